@@ -1,0 +1,110 @@
+import cors from '@fastify/cors';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
+import { type Container, type ContainerDeps, createContainer } from './container.js';
+import { uuidv7 } from './domain/ids.js';
+import { authRoutes } from './modules/auth/auth.routes.js';
+import { TokenPair } from './modules/auth/auth.schemas.js';
+import { serviceRoutes } from './modules/service/service.routes.js';
+import { adminUserRoutes, meRoutes } from './modules/users/users.routes.js';
+import { UserView } from './modules/users/users.schemas.js';
+import { registerAuthentication } from './platform/http/authenticate.js';
+import { problem, sendProblem, toProblem } from './platform/http/errors.js';
+import { createLogger } from './platform/http/logging.js';
+import { registerMetrics } from './platform/http/metrics.js';
+import { registerOpenApi } from './platform/http/openapi.js';
+import { ProblemView } from './platform/http/schemas.js';
+import { registerSecurityHeaders } from './platform/http/security-headers.js';
+import { validatorCompiler } from './platform/http/validation.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    container: Container;
+  }
+}
+
+export interface AppDeps extends ContainerDeps {
+  /** Where logs go (tests read them); stdout when absent. */
+  logStream?: DestinationStream;
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/**
+ * Builds the HTTP app: platform plugins first (errors, auth, headers, docs), then the modules.
+ * Performs no I/O at import; the caller owns the database and closes it after `app.close()`.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const app = Fastify({
+    loggerInstance: createLogger(config.logLevel, deps.logStream),
+    trustProxy: config.trustProxy,
+    bodyLimit: config.bodyLimitBytes,
+    // Honour a caller's request id when it is short and plain, so logs can be joined across services.
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : uuidv7();
+    },
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler());
+  app.addSchema(ProblemView);
+  app.addSchema(UserView);
+  app.addSchema(TokenPair);
+
+  app.setErrorHandler((error, request, reply) => sendProblem(reply, toProblem(error, request), error));
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(
+      reply,
+      problem(404, 'not_found', 'Not Found', `No route for ${request.method} ${request.url.split('?')[0]}`),
+    ),
+  );
+
+  // An empty JSON body means "no body" (DELETE and logout calls often send the header alone);
+  // everything else goes through Fastify's parser, which also refuses __proto__ poisoning.
+  const jsonParser = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') return done(null, undefined);
+    return jsonParser(request, body as string, done);
+  });
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_request, body, done) => {
+      // Repeated fields become arrays, which no schema accepts: `a=1&a=2` is a 400, never "the last one".
+      const fields: Record<string, string | string[]> = {};
+      for (const [name, value] of new URLSearchParams(body as string)) {
+        const seen = fields[name];
+        fields[name] = seen === undefined ? value : [seen].flat().concat(value);
+      }
+      done(null, fields);
+    },
+  );
+
+  const container = await createContainer(deps);
+  app.decorate('container', container);
+  app.addHook('onClose', async () => container.close());
+
+  registerSecurityHeaders(app, { https: config.publicUrl.startsWith('https:') });
+  const metrics = registerMetrics(app);
+  registerAuthentication(app, (authorization) => container.authenticator.authenticate(authorization));
+  if (config.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
+      credentials: config.corsAllowCredentials,
+      exposedHeaders: ['x-request-id', 'retry-after', 'www-authenticate'],
+    });
+  }
+  await registerOpenApi(app, config.publicUrl);
+
+  await app.register(serviceRoutes, { container, metrics });
+  await app.register(authRoutes, { prefix: '/v1/auth', container });
+  await app.register(meRoutes, { prefix: '/v1/users', container });
+  await app.register(adminUserRoutes, { prefix: '/v1/users', container });
+
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,78 @@
+import type { Config } from './config.js';
+import { type Clock, systemClock } from './domain/clock.js';
+import { SecretBox } from './domain/secrets.js';
+import { AccessTokens } from './modules/auth/access-tokens.js';
+import { AuthService } from './modules/auth/auth.service.js';
+import { Authenticator } from './modules/auth/authenticator.js';
+import { type Argon2Cost, OWASP_ARGON2, PasswordHasher } from './modules/auth/passwords.js';
+import { SessionCache } from './modules/auth/session-cache.js';
+import { SessionService } from './modules/auth/sessions.service.js';
+import { SIGNING_KEYS_CHANNEL, SigningKeyStore } from './modules/auth/signing-keys.js';
+import { UserService } from './modules/users/users.service.js';
+import type { Database } from './platform/db.js';
+
+export interface ContainerDeps {
+  config: Config;
+  database: Database;
+  clock?: Clock;
+  /** Tests pass a cheaper Argon2id cost; the service always runs with OWASP_ARGON2. */
+  argon2?: Argon2Cost;
+}
+
+/**
+ * Every service, wired once. The HTTP app and the CLI both build one, so the CLI's
+ * `create-admin` or `rotate-keys` runs exactly the code the API runs.
+ */
+export async function createContainer(deps: ContainerDeps) {
+  const { config, database } = deps;
+  const clock = deps.clock ?? systemClock;
+  const db = database.db;
+
+  const hasher = new PasswordHasher(deps.argon2 ?? OWASP_ARGON2);
+  const keys = new SigningKeyStore(
+    db,
+    new SecretBox(config.secretKey, 'signing-keys'),
+    config.accessTokenTtl,
+    clock,
+  );
+  await keys.init();
+  const tokens = new AccessTokens(keys, config.publicUrl, config.accessTokenTtl, clock);
+  const sessionCache = new SessionCache(db, clock);
+  const sessions = new SessionService(db, sessionCache, clock, config.refreshTokenTtl);
+  const users = new UserService(db, hasher, sessions, clock);
+  const auth = new AuthService(db, users, sessions, tokens, hasher, {
+    allowSignup: config.allowSignup,
+    accessTokenTtl: config.accessTokenTtl,
+  });
+  const authenticator = new Authenticator(tokens, sessionCache);
+
+  const unsubscribe = [
+    await sessionCache.subscribe(database),
+    await database.listen(
+      SIGNING_KEYS_CHANNEL,
+      () => void keys.reload(),
+      () => void keys.reload(),
+    ),
+  ];
+
+  return {
+    config,
+    database,
+    db,
+    clock,
+    hasher,
+    keys,
+    tokens,
+    sessionCache,
+    sessions,
+    users,
+    auth,
+    authenticator,
+    /** Stops listening for invalidations; the database itself belongs to the caller. */
+    async close(): Promise<void> {
+      await Promise.all(unsubscribe.map((stop) => stop().catch(() => {})));
+    },
+  };
+}
+
+export type Container = Awaited<ReturnType<typeof createContainer>>;

@@ -1,0 +1,3 @@
+export * from './sessions.js';
+export * from './signing-keys.js';
+export * from './users.js';

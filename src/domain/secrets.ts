@@ -1,0 +1,59 @@
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  hkdfSync,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
+
+/** A URL-safe random token of `bytes` bytes of CSPRNG output (32 bytes = 256 bits). */
+export function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/**
+ * Opaque tokens carry 256 bits of randomness, so a fast hash is enough: nothing can be brute
+ * forced, and the lookup by hash stays an index hit.
+ */
+export function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
+}
+
+export function constantTimeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+/**
+ * Encrypts secrets at rest (signing keys, TOTP secrets) with AES-256-GCM. Each purpose gets its
+ * own key derived from SECRET_KEY with HKDF, so a key never serves two uses.
+ */
+export class SecretBox {
+  readonly #key: Buffer;
+
+  constructor(secretKey: string, purpose: string) {
+    this.#key = Buffer.from(hkdfSync('sha256', secretKey, 'tessera', `tessera:${purpose}`, 32));
+  }
+
+  /** Returns `v1.<iv>.<tag>.<ciphertext>`, all base64url. */
+  encrypt(plaintext: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
+    const data = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return ['v1', iv, cipher.getAuthTag(), data]
+      .map((p) => (typeof p === 'string' ? p : p.toString('base64url')))
+      .join('.');
+  }
+
+  decrypt(sealed: string): string {
+    const [version, iv, tag, data] = sealed.split('.');
+    if (version !== 'v1' || !iv || !tag || data === undefined) throw new Error('Unrecognised sealed secret');
+    const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(iv, 'base64url'));
+    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+    return Buffer.concat([decipher.update(Buffer.from(data, 'base64url')), decipher.final()]).toString(
+      'utf8',
+    );
+  }
+}

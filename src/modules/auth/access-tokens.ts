@@ -1,0 +1,90 @@
+import { errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import type { Clock } from '../../domain/clock.js';
+import { UnauthenticatedError } from '../../domain/errors.js';
+import { randomToken } from '../../domain/secrets.js';
+import { SIGNING_ALGORITHM, type SigningKeyStore } from './signing-keys.js';
+
+export const ACCESS_TOKEN_TYPE = 'at+jwt';
+
+export interface AccessClaims {
+  sub: string;
+  sid: string;
+  jti: string;
+  iat: number;
+  exp: number;
+  tid?: string;
+  permissions?: string[];
+}
+
+/** Header parameters that would let a token name its own key; never honoured, always refused. */
+const FOREIGN_KEY_PARAMS = ['jku', 'x5u', 'jwk', 'x5c'] as const;
+
+/**
+ * Issues and verifies access tokens (RFC 9068 style: `typ: at+jwt`). Verification pins the
+ * algorithm and the token type, and takes keys only from our own store, never from the token.
+ */
+export class AccessTokens {
+  constructor(
+    private readonly keys: SigningKeyStore,
+    private readonly issuer: string,
+    private readonly ttlSeconds: number,
+    private readonly clock: Clock,
+  ) {}
+
+  get audience(): string {
+    return this.issuer;
+  }
+
+  async issue(claims: { sub: string; sid: string; tid?: string; permissions?: string[] }): Promise<string> {
+    const { kid, key } = this.keys.signingKey();
+    const now = Math.floor(this.clock.now().getTime() / 1000);
+    const payload: JWTPayload = { sid: claims.sid };
+    if (claims.tid) {
+      payload.tid = claims.tid;
+      payload.permissions = claims.permissions ?? [];
+    }
+    return new SignJWT(payload)
+      .setProtectedHeader({ alg: SIGNING_ALGORITHM, kid, typ: ACCESS_TOKEN_TYPE })
+      .setIssuer(this.issuer)
+      .setAudience(this.audience)
+      .setSubject(claims.sub)
+      .setJti(randomToken(16))
+      .setIssuedAt(now)
+      .setExpirationTime(now + this.ttlSeconds)
+      .sign(key);
+  }
+
+  async verify(token: string): Promise<AccessClaims> {
+    try {
+      const { payload } = await jwtVerify(
+        token,
+        async (header) => {
+          if (FOREIGN_KEY_PARAMS.some((p) => p in header) || typeof header.kid !== 'string') {
+            throw new UnauthenticatedError('token_invalid', 'The access token is invalid');
+          }
+          const key = await this.keys.verificationKey(header.kid);
+          if (!key) throw new UnauthenticatedError('token_invalid', 'The access token is invalid');
+          return key;
+        },
+        {
+          algorithms: [SIGNING_ALGORITHM],
+          typ: ACCESS_TOKEN_TYPE,
+          issuer: this.issuer,
+          audience: this.audience,
+          requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp'],
+          currentDate: this.clock.now(),
+          clockTolerance: 5,
+        },
+      );
+      if (typeof payload.sid !== 'string' || typeof payload.sub !== 'string') {
+        throw new UnauthenticatedError('token_invalid', 'The access token is invalid');
+      }
+      return payload as unknown as AccessClaims;
+    } catch (error) {
+      if (error instanceof errors.JWTExpired) {
+        throw new UnauthenticatedError('token_expired', 'The access token has expired');
+      }
+      throw new UnauthenticatedError('token_invalid', 'The access token is invalid');
+    }
+  }
+}

@@ -1,0 +1,86 @@
+import { Type } from 'typebox';
+import { Email, NewPassword, Password, Timestamp, Uuid } from '../../platform/http/schemas.js';
+
+export const TokenPair = Type.Object(
+  {
+    tokenType: Type.Literal('Bearer'),
+    accessToken: Type.String(),
+    expiresIn: Type.Integer({ description: 'Seconds until the access token expires' }),
+    refreshToken: Type.String({ description: 'Single use: every refresh returns a new one' }),
+    user: Type.Ref('User'),
+  },
+  { $id: 'TokenPair', title: 'TokenPair' },
+);
+
+export const Register = Type.Object(
+  {
+    email: Email,
+    password: NewPassword,
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    invitationToken: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+  },
+  { additionalProperties: false },
+);
+
+export const Login = Type.Object(
+  {
+    email: Type.String({ minLength: 1, maxLength: 254 }),
+    password: Password,
+    tenantId: Type.Optional(Uuid),
+  },
+  { additionalProperties: false },
+);
+
+export const Refresh = Type.Object(
+  { refreshToken: Type.String({ minLength: 1, maxLength: 512 }), tenantId: Type.Optional(Uuid) },
+  { additionalProperties: false },
+);
+
+/** OAuth2 token endpoint (form-encoded), so the /docs page can authorize. */
+export const TokenRequest = Type.Union([
+  Type.Object(
+    {
+      grant_type: Type.Literal('password'),
+      username: Type.String({ minLength: 1, maxLength: 254 }),
+      password: Password,
+      scope: Type.Optional(Type.String({ maxLength: 1000 })),
+      client_id: Type.Optional(Type.String({ maxLength: 200 })),
+      client_secret: Type.Optional(Type.String({ maxLength: 200 })),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      grant_type: Type.Literal('refresh_token'),
+      refresh_token: Type.String({ minLength: 1, maxLength: 512 }),
+      scope: Type.Optional(Type.String({ maxLength: 1000 })),
+      client_id: Type.Optional(Type.String({ maxLength: 200 })),
+      client_secret: Type.Optional(Type.String({ maxLength: 200 })),
+    },
+    { additionalProperties: false },
+  ),
+]);
+
+export const OAuthToken = Type.Object({
+  access_token: Type.String(),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer(),
+  refresh_token: Type.String(),
+});
+
+export const SessionView = Type.Object({
+  id: Uuid,
+  createdAt: Timestamp,
+  lastUsedAt: Timestamp,
+  expiresAt: Timestamp,
+  ip: Type.Union([Type.String(), Type.Null()]),
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  current: Type.Boolean({ description: 'The session of the token making this request' }),
+});
+
+export const SessionParams = Type.Object({ id: Uuid }, { additionalProperties: false });
+
+export const PrincipalView = Type.Object({
+  type: Type.Literal('user'),
+  user: Type.Ref('User'),
+});

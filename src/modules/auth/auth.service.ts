@@ -1,0 +1,123 @@
+import type { UserRow } from '../../db/schema/index.js';
+import { ForbiddenError, UnauthenticatedError, ValidationError } from '../../domain/errors.js';
+import type { Db } from '../../platform/db.js';
+import { toUserView, type UserView } from '../users/users.schemas.js';
+import type { UserService } from '../users/users.service.js';
+import type { AccessTokens } from './access-tokens.js';
+import type { PasswordHasher } from './passwords.js';
+import type { ClientInfo, SessionService } from './sessions.service.js';
+
+export interface TokenPair {
+  tokenType: 'Bearer';
+  accessToken: string;
+  expiresIn: number;
+  refreshToken: string;
+  user: UserView;
+}
+
+/**
+ * What a tenant-scoped token carries for a user in a tenant. Until tenants exist nobody is a
+ * member of anything, so the default refuses every tenantId.
+ */
+export type TenantScopeResolver = (userId: string, tenantId: string) => Promise<{ permissions: string[] }>;
+
+export const noTenants: TenantScopeResolver = async () => {
+  throw new ForbiddenError('forbidden', 'You are not a member of this tenant');
+};
+
+const invalidCredentials = () =>
+  new UnauthenticatedError('invalid_credentials', 'The email or password is wrong');
+
+/** Sign-up, sign-in and token refresh. */
+export class AuthService {
+  tenantScope: TenantScopeResolver = noTenants;
+
+  constructor(
+    private readonly db: Db,
+    private readonly users: UserService,
+    private readonly sessions: SessionService,
+    private readonly tokens: AccessTokens,
+    private readonly hasher: PasswordHasher,
+    private readonly options: { allowSignup: boolean; accessTokenTtl: number },
+  ) {}
+
+  /**
+   * Creates an account and signs it in. An invitation token would let a user sign up while sign-up
+   * is closed; until invitations exist no token is valid.
+   * @throws ForbiddenError signup_disabled · ConflictError conflict ·
+   *   ValidationError password.too_common, invitation.invalid
+   */
+  async register(
+    input: { email: string; password: string; name?: string; invitationToken?: string },
+    client: ClientInfo,
+  ): Promise<TokenPair> {
+    if (!this.options.allowSignup) throw new ForbiddenError('signup_disabled', 'Sign-up is disabled');
+    if (input.invitationToken !== undefined) {
+      throw new ValidationError(
+        'The invitation is invalid or has expired',
+        [{ path: '/invitationToken', message: 'is not a valid invitation' }],
+        'invitation.invalid',
+      );
+    }
+    return this.db.transaction(async (tx) => {
+      const user = await this.users.create(tx, input);
+      const { session, refreshToken } = await this.sessions.start(tx, user.id, client);
+      return this.#pair(user, session.id, refreshToken);
+    });
+  }
+
+  /**
+   * Checks a password and opens a session. Unknown email, wrong password and deactivated account
+   * answer alike and cost one Argon2 verification each, so neither body nor timing tells them apart.
+   * @throws UnauthenticatedError invalid_credentials · ForbiddenError (tenantId of a non-member)
+   */
+  async login(
+    input: { email: string; password: string; tenantId?: string },
+    client: ClientInfo,
+  ): Promise<TokenPair> {
+    const user = await this.users.findByEmail(input.email);
+    if (!user) {
+      await this.hasher.verifyDecoy(input.password);
+      throw invalidCredentials();
+    }
+    const valid = await this.hasher.verify(user.passwordHash, input.password);
+    if (!valid || !user.isActive) throw invalidCredentials();
+    const scope = input.tenantId ? await this.tenantScope(user.id, input.tenantId) : undefined;
+    const { session, refreshToken } = await this.sessions.start(this.db, user.id, client);
+    return this.#pair(user, session.id, refreshToken, input.tenantId, scope?.permissions);
+  }
+
+  /**
+   * Rotates a refresh token into a new pair.
+   * @throws UnauthenticatedError token_invalid · ForbiddenError (tenantId of a non-member)
+   */
+  async refresh(input: { refreshToken: string; tenantId?: string }, client: ClientInfo): Promise<TokenPair> {
+    const { session, refreshToken } = await this.sessions.rotate(input.refreshToken, client);
+    const user = await this.users.get(session.userId).catch(() => undefined);
+    if (!user?.isActive)
+      throw new UnauthenticatedError('token_invalid', 'The refresh token is invalid or expired');
+    const scope = input.tenantId ? await this.tenantScope(user.id, input.tenantId) : undefined;
+    return this.#pair(user, session.id, refreshToken, input.tenantId, scope?.permissions);
+  }
+
+  async #pair(
+    user: UserRow,
+    sessionId: string,
+    refreshToken: string,
+    tenantId?: string,
+    permissions?: string[],
+  ): Promise<TokenPair> {
+    const accessToken = await this.tokens.issue({
+      sub: user.id,
+      sid: sessionId,
+      ...(tenantId ? { tid: tenantId, permissions: permissions ?? [] } : {}),
+    });
+    return {
+      tokenType: 'Bearer',
+      accessToken,
+      expiresIn: this.options.accessTokenTtl,
+      refreshToken,
+      user: toUserView(user),
+    };
+  }
+}

@@ -1,0 +1,36 @@
+import { UnauthenticatedError } from '../../domain/errors.js';
+import type { Principal } from '../../domain/principal.js';
+import type { AccessTokens } from './access-tokens.js';
+import type { SessionCache } from './session-cache.js';
+
+const revoked = () => new UnauthenticatedError('token_invalid', 'The session has ended');
+
+/**
+ * Turns an Authorization header into a principal: signature and claims checked by AccessTokens,
+ * then the session looked up in the SessionCache, so a logout, revocation, password change or
+ * deactivation makes the token fail on the next request without a query per request.
+ */
+export class Authenticator {
+  constructor(
+    private readonly tokens: AccessTokens,
+    private readonly sessions: SessionCache,
+  ) {}
+
+  /** undefined when no credentials were sent; throws when credentials were sent but are bad. */
+  async authenticate(authorization: string | undefined): Promise<Principal | undefined> {
+    if (authorization === undefined) return undefined;
+    const match = /^Bearer +([^\s]+) *$/i.exec(authorization);
+    if (!match?.[1])
+      throw new UnauthenticatedError('token_invalid', 'Use the Authorization: Bearer <token> scheme');
+    const claims = await this.tokens.verify(match[1]);
+    const state = await this.sessions.isLive(claims.sid, claims.sub);
+    if (!state) throw revoked();
+    return {
+      type: 'user',
+      userId: claims.sub,
+      sessionId: claims.sid,
+      isSuperuser: state.isSuperuser,
+      ...(claims.tid ? { tokenTenantId: claims.tid } : {}),
+    };
+  }
+}

@@ -1,0 +1,113 @@
+import { eq } from 'drizzle-orm';
+import { sessions, users } from '../../db/schema/index.js';
+import type { Clock } from '../../domain/clock.js';
+import type { Database, Db } from '../../platform/db.js';
+
+export const SESSIONS_CHANNEL = 'tessera_sessions';
+
+export interface SessionState {
+  userId: string;
+  active: boolean;
+  isSuperuser: boolean;
+  expiresAt: number;
+}
+
+interface Entry extends SessionState {
+  loadedAt: number;
+}
+
+/**
+ * Whether a session (and its user) is still good, read from the database once and then kept in
+ * memory, so checking an access token costs no query. Every change that ends a session or alters
+ * its user publishes `session:<id>` or `user:<id>` on SESSIONS_CHANNEL (LISTEN/NOTIFY), and each
+ * instance drops the entry; the next request reads the database again. Entries also age out after
+ * `maxAgeMs` as a backstop, and the whole cache is dropped whenever the listener (re)connects,
+ * since notifications may have been missed while it was away.
+ */
+export class SessionCache {
+  readonly #entries = new Map<string, Entry>();
+  /** Bumped by every invalidation; a load that started before one does not store its result. */
+  #generation = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly maxEntries = 100_000,
+    private readonly maxAgeMs = 60_000,
+  ) {}
+
+  async subscribe(database: Database): Promise<() => Promise<void>> {
+    return database.listen(
+      SESSIONS_CHANNEL,
+      (payload) => this.apply(payload),
+      () => this.clear(),
+    );
+  }
+
+  async get(sessionId: string): Promise<SessionState | undefined> {
+    const now = Date.now();
+    const cached = this.#entries.get(sessionId);
+    if (cached && now - cached.loadedAt < this.maxAgeMs) return cached;
+    const generation = this.#generation;
+    const [row] = await this.db
+      .select({
+        userId: sessions.userId,
+        revokedAt: sessions.revokedAt,
+        expiresAt: sessions.expiresAt,
+        isActive: users.isActive,
+        isSuperuser: users.isSuperuser,
+      })
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(eq(sessions.id, sessionId));
+    if (!row) return undefined;
+    const entry: Entry = {
+      userId: row.userId,
+      active: row.revokedAt === null && row.isActive,
+      isSuperuser: row.isSuperuser,
+      expiresAt: row.expiresAt.getTime(),
+      loadedAt: now,
+    };
+    if (generation === this.#generation) this.#store(sessionId, entry);
+    return entry;
+  }
+
+  /** True when the session exists, is not revoked or expired, and its user is active. */
+  async isLive(sessionId: string, userId: string): Promise<SessionState | undefined> {
+    const state = await this.get(sessionId);
+    if (!state?.active || state.userId !== userId) return undefined;
+    if (state.expiresAt <= this.clock.now().getTime()) return undefined;
+    return state;
+  }
+
+  /** Handles one notification payload: `session:<id>` or `user:<id>`. */
+  apply(payload: string): void {
+    const [kind, id] = payload.split(':');
+    if (kind === 'session' && id) this.invalidateSession(id);
+    else if (kind === 'user' && id) this.invalidateUser(id);
+  }
+
+  invalidateSession(sessionId: string): void {
+    this.#generation++;
+    this.#entries.delete(sessionId);
+  }
+
+  invalidateUser(userId: string): void {
+    this.#generation++;
+    for (const [sessionId, entry] of this.#entries)
+      if (entry.userId === userId) this.#entries.delete(sessionId);
+  }
+
+  clear(): void {
+    this.#generation++;
+    this.#entries.clear();
+  }
+
+  #store(sessionId: string, entry: Entry): void {
+    this.#entries.delete(sessionId);
+    this.#entries.set(sessionId, entry);
+    // Maps iterate in insertion order, so the first key is the least recently loaded.
+    if (this.#entries.size > this.maxEntries)
+      this.#entries.delete(this.#entries.keys().next().value as string);
+  }
+}

@@ -1,0 +1,132 @@
+import type { SessionRow } from '../../db/schema/index.js';
+import { addSeconds, type Clock } from '../../domain/clock.js';
+import { NotFoundError, UnauthenticatedError } from '../../domain/errors.js';
+import { randomToken, sha256 } from '../../domain/secrets.js';
+import { type Db, type Executor, notify } from '../../platform/db.js';
+import { SESSIONS_CHANNEL, type SessionCache } from './session-cache.js';
+import * as repo from './sessions.repo.js';
+
+export interface ClientInfo {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export type RevokeReason = 'logout' | 'revoked' | 'password_changed' | 'deactivated' | 'refresh_reuse';
+
+const invalidRefresh = () =>
+  new UnauthenticatedError('token_invalid', 'The refresh token is invalid or expired');
+
+/**
+ * Sessions and their refresh tokens. Refresh tokens are 256-bit random strings stored only as
+ * SHA-256 hashes, used once: every refresh hands out a new one, and a used one presented again
+ * ends its session (RFC 9700 reuse detection).
+ */
+export class SessionService {
+  constructor(
+    private readonly db: Db,
+    private readonly cache: SessionCache,
+    private readonly clock: Clock,
+    private readonly refreshTtl: number,
+  ) {}
+
+  /** Opens a session inside the caller's transaction; returns its first refresh token. */
+  async start(
+    tx: Executor,
+    userId: string,
+    client: ClientInfo,
+  ): Promise<{ session: SessionRow; refreshToken: string }> {
+    const now = this.clock.now();
+    const session = await repo.insertSession(tx, {
+      userId,
+      ip: client.ip,
+      userAgent: client.userAgent?.slice(0, 512) ?? null,
+      createdAt: now,
+      lastUsedAt: now,
+      expiresAt: addSeconds(now, this.refreshTtl),
+    });
+    const refreshToken = randomToken(32);
+    await repo.insertRefreshToken(tx, session.id, sha256(refreshToken), now);
+    return { session, refreshToken };
+  }
+
+  /**
+   * Trades a refresh token for a new one. Of any number of concurrent calls with one token at most
+   * one succeeds; the others see a used token, which counts as reuse and revokes the session.
+   *
+   * @throws UnauthenticatedError token_invalid: unknown, used, revoked or expired token
+   */
+  async rotate(
+    refreshToken: string,
+    client: ClientInfo,
+  ): Promise<{ session: SessionRow; refreshToken: string }> {
+    const tokenHash = sha256(refreshToken);
+    const now = this.clock.now();
+    const outcome = await this.db.transaction(async (tx) => {
+      const sessionId = await repo.consumeRefreshToken(tx, tokenHash, now);
+      if (!sessionId) {
+        const owner = await repo.findSessionIdOfRefreshToken(tx, tokenHash);
+        if (owner) await this.#revoke(tx, owner, 'refresh_reuse');
+        return { reusedBy: owner };
+      }
+      const session = await repo.findSession(tx, sessionId);
+      if (!session || session.revokedAt || session.expiresAt <= now) return {};
+      const next = randomToken(32);
+      await repo.insertRefreshToken(tx, session.id, sha256(next), now);
+      const expiresAt = addSeconds(now, this.refreshTtl);
+      await repo.touchSession(tx, session.id, now, expiresAt, client.ip ?? session.ip);
+      return { rotated: { session: { ...session, lastUsedAt: now, expiresAt }, refreshToken: next } };
+    });
+    if (outcome.reusedBy) this.cache.invalidateSession(outcome.reusedBy);
+    if (!outcome.rotated) throw invalidRefresh();
+    return outcome.rotated;
+  }
+
+  /** The user's live sessions, most recently used first. */
+  list(userId: string): Promise<SessionRow[]> {
+    return repo.listLiveSessions(this.db, userId, this.clock.now());
+  }
+
+  /** Ends one session; its access tokens fail on the next request, on every instance. */
+  async revoke(sessionId: string, reason: RevokeReason, tx: Executor = this.db): Promise<void> {
+    await this.#revoke(tx, sessionId, reason);
+    this.cache.invalidateSession(sessionId);
+  }
+
+  /**
+   * Ends one of the user's own sessions.
+   * @throws NotFoundError when the session is not the user's (or does not exist)
+   */
+  async revokeOwn(userId: string, sessionId: string): Promise<void> {
+    const session = await repo.findSession(this.db, sessionId);
+    if (!session || session.userId !== userId || session.revokedAt)
+      throw new NotFoundError('Session not found');
+    await this.revoke(sessionId, 'revoked');
+  }
+
+  /**
+   * Ends every session of a user but `except`, in the caller's transaction. The caller must call
+   * `afterUserChange` once the transaction has committed.
+   */
+  async endUserSessions(tx: Executor, userId: string, reason: RevokeReason, except?: string): Promise<void> {
+    await repo.revokeUserSessions(tx, userId, this.clock.now(), reason, except);
+    await notify(tx, SESSIONS_CHANNEL, `user:${userId}`);
+  }
+
+  /**
+   * Tells the cache on every instance that a user changed (deactivated, promoted, deleted), inside
+   * the caller's transaction so it is only heard if the change commits.
+   */
+  async publishUserChange(tx: Executor, userId: string): Promise<void> {
+    await notify(tx, SESSIONS_CHANNEL, `user:${userId}`);
+  }
+
+  /** Drops this instance's cached state at once, without waiting for its own notification. */
+  afterUserChange(userId: string): void {
+    this.cache.invalidateUser(userId);
+  }
+
+  async #revoke(tx: Executor, sessionId: string, reason: RevokeReason): Promise<void> {
+    await repo.revokeSession(tx, sessionId, this.clock.now(), reason);
+    await notify(tx, SESSIONS_CHANNEL, `session:${sessionId}`);
+  }
+}

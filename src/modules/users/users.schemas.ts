@@ -1,0 +1,66 @@
+import { type Static, Type } from 'typebox';
+import type { UserRow } from '../../db/schema/index.js';
+import { Email, NewPassword, Password, Timestamp, Uuid } from '../../platform/http/schemas.js';
+
+export const UserView = Type.Object(
+  {
+    id: Uuid,
+    email: Type.String(),
+    name: Type.Union([Type.String(), Type.Null()]),
+    emailVerified: Type.Boolean(),
+    isActive: Type.Boolean(),
+    isSuperuser: Type.Boolean(),
+    mfaEnabled: Type.Boolean(),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  },
+  { $id: 'User', title: 'User' },
+);
+export type UserView = Static<typeof UserView>;
+
+export function toUserView(row: UserRow): UserView {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    emailVerified: row.emailVerified,
+    isActive: row.isActive,
+    isSuperuser: row.isSuperuser,
+    mfaEnabled: row.mfaEnabled,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+const Name = Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()]);
+
+export const UpdateMe = Type.Object({ name: Name }, { additionalProperties: false });
+
+export const ChangePassword = Type.Object(
+  { currentPassword: Password, newPassword: NewPassword },
+  { additionalProperties: false },
+);
+
+export const CreateUser = Type.Object(
+  {
+    email: Email,
+    password: NewPassword,
+    name: Type.Optional(Name),
+    isSuperuser: Type.Optional(Type.Boolean()),
+    emailVerified: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type CreateUser = Static<typeof CreateUser>;
+
+export const UpdateUser = Type.Object(
+  {
+    name: Type.Optional(Name),
+    isActive: Type.Optional(Type.Boolean()),
+    isSuperuser: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type UpdateUser = Static<typeof UpdateUser>;
+
+export const UserParams = Type.Object({ id: Uuid }, { additionalProperties: false });

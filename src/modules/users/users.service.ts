@@ -1,0 +1,199 @@
+import { sql } from 'drizzle-orm';
+import type { UserRow } from '../../db/schema/index.js';
+import type { Clock } from '../../domain/clock.js';
+import { ConflictError, NotFoundError, UnauthenticatedError } from '../../domain/errors.js';
+import { assertAcceptablePassword } from '../../domain/password-policy.js';
+import type { UserPrincipal } from '../../domain/principal.js';
+import type { Db, Executor } from '../../platform/db.js';
+import { decodeCursor, type Page, toPage } from '../../platform/pagination.js';
+import type { PasswordHasher } from '../auth/passwords.js';
+import type { SessionService } from '../auth/sessions.service.js';
+import * as repo from './users.repo.js';
+import { type CreateUser, toUserView, type UpdateUser, type UserView } from './users.schemas.js';
+
+/** Serialises changes that could remove the last active superuser. */
+const SUPERUSER_LOCK = 0x7e55e7c;
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+/** Users: the caller's own account, and platform administration by superusers. */
+export class UserService {
+  constructor(
+    private readonly db: Db,
+    private readonly hasher: PasswordHasher,
+    private readonly sessions: SessionService,
+    private readonly clock: Clock,
+  ) {}
+
+  /** @throws NotFoundError */
+  async get(id: string, tx: Executor = this.db): Promise<UserRow> {
+    const user = await repo.findUserById(tx, id);
+    if (!user) throw new NotFoundError('User not found');
+    return user;
+  }
+
+  findByEmail(email: string, tx: Executor = this.db): Promise<UserRow | undefined> {
+    return repo.findUserByEmail(tx, normalizeEmail(email));
+  }
+
+  /**
+   * Creates an account with a checked, hashed password, in the caller's transaction.
+   * @throws ValidationError password.too_common · ConflictError conflict (email taken)
+   */
+  async create(
+    tx: Executor,
+    input: {
+      email: string;
+      password: string;
+      name?: string | null;
+      isSuperuser?: boolean;
+      emailVerified?: boolean;
+    },
+  ): Promise<UserRow> {
+    assertAcceptablePassword(input.password);
+    const email = normalizeEmail(input.email);
+    // Hash before touching the database, so the transaction is not held open for it.
+    const passwordHash = await this.hasher.hash(input.password);
+    const now = this.clock.now();
+    return repo.insertUser(tx, {
+      email,
+      name: input.name ?? null,
+      passwordHash,
+      isSuperuser: input.isSuperuser ?? false,
+      emailVerified: input.emailVerified ?? false,
+      createdAt: now,
+      updatedAt: now,
+    });
+  }
+
+  async updateMe(principal: UserPrincipal, input: { name: string | null }): Promise<UserView> {
+    const user = await repo.updateUser(this.db, principal.userId, { name: input.name });
+    if (!user) throw new NotFoundError('User not found');
+    return toUserView(user);
+  }
+
+  /**
+   * Changes the caller's password after checking the current one; every other session ends.
+   * @throws UnauthenticatedError invalid_credentials · ValidationError password.too_common
+   */
+  async changePassword(
+    principal: UserPrincipal,
+    currentPassword: string,
+    newPassword: string,
+  ): Promise<void> {
+    const user = await this.get(principal.userId);
+    if (!(await this.hasher.verify(user.passwordHash, currentPassword))) {
+      throw new UnauthenticatedError('invalid_credentials', 'The current password is wrong');
+    }
+    assertAcceptablePassword(newPassword, '/newPassword');
+    const passwordHash = await this.hasher.hash(newPassword);
+    await this.db.transaction(async (tx) => {
+      await repo.updateUser(tx, user.id, { passwordHash });
+      await this.sessions.endUserSessions(tx, user.id, 'password_changed', principal.sessionId);
+    });
+    this.sessions.afterUserChange(user.id);
+  }
+
+  /**
+   * Deletes the caller's account and with it every session.
+   * @throws ConflictError last_superuser
+   */
+  async deleteMe(principal: UserPrincipal): Promise<void> {
+    await this.delete(principal.userId);
+  }
+
+  // --- platform administration (superusers) ---
+
+  async list(query: {
+    q?: string | undefined;
+    cursor?: string | undefined;
+    limit: number;
+  }): Promise<Page<UserView>> {
+    const rows = await repo.listUsers(this.db, {
+      q: query.q,
+      before: decodeCursor(query.cursor),
+      limit: query.limit,
+    });
+    return toPage(rows, query.limit, toUserView);
+  }
+
+  /** @throws ConflictError conflict (email taken) · ValidationError password.too_common */
+  async adminCreate(input: CreateUser): Promise<UserView> {
+    return toUserView(await this.create(this.db, input));
+  }
+
+  /**
+   * Renames, (de)activates or (un)makes a superuser. Deactivation ends every session of the user.
+   * @throws NotFoundError · ConflictError last_superuser
+   */
+  async adminUpdate(id: string, input: UpdateUser): Promise<UserView> {
+    const updated = await this.db.transaction(async (tx) => {
+      const user = await this.get(id, tx);
+      const losesSuperuser =
+        user.isSuperuser && user.isActive && (input.isSuperuser === false || input.isActive === false);
+      if (losesSuperuser) await this.#assertNotLastSuperuser(tx);
+      const row = await repo.updateUser(tx, id, input);
+      if (input.isActive === false && user.isActive)
+        await this.sessions.endUserSessions(tx, id, 'deactivated');
+      else await this.sessions.publishUserChange(tx, id);
+      return row!;
+    });
+    this.sessions.afterUserChange(id);
+    return toUserView(updated);
+  }
+
+  /**
+   * Deletes a user; sessions go with it (foreign keys cascade).
+   * @throws NotFoundError · ConflictError last_superuser
+   */
+  async delete(id: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const user = await this.get(id, tx);
+      if (user.isSuperuser && user.isActive) await this.#assertNotLastSuperuser(tx);
+      await this.sessions.publishUserChange(tx, id);
+      await repo.deleteUser(tx, id);
+    });
+    this.sessions.afterUserChange(id);
+  }
+
+  /**
+   * Creates the first superuser from BOOTSTRAP_ADMIN_* when there is none. An existing account with
+   * that email is left alone: promoting it would hand the platform to whoever registered it.
+   */
+  async bootstrapAdmin(email: string, password: string): Promise<'created' | 'exists' | 'email_taken'> {
+    if ((await repo.countActiveSuperusers(this.db)) > 0) return 'exists';
+    if (await this.findByEmail(email)) return 'email_taken';
+    await this.create(this.db, { email, password, isSuperuser: true, emailVerified: true });
+    return 'created';
+  }
+
+  /**
+   * The CLI's `create-admin`: creates a superuser, or makes an existing account one and sets its
+   * password. The operator at the console is trusted with that.
+   */
+  async createOrPromoteAdmin(email: string, password: string): Promise<'created' | 'promoted'> {
+    const existing = await this.findByEmail(email);
+    if (!existing) {
+      await this.create(this.db, { email, password, isSuperuser: true, emailVerified: true });
+      return 'created';
+    }
+    assertAcceptablePassword(password);
+    const passwordHash = await this.hasher.hash(password);
+    await this.db.transaction(async (tx) => {
+      await repo.updateUser(tx, existing.id, { isSuperuser: true, isActive: true, passwordHash });
+      await this.sessions.endUserSessions(tx, existing.id, 'password_changed');
+    });
+    this.sessions.afterUserChange(existing.id);
+    return 'promoted';
+  }
+
+  /** The platform must keep one active superuser, or nobody could administer it again. */
+  async #assertNotLastSuperuser(tx: Executor): Promise<void> {
+    await tx.execute(sql`select pg_advisory_xact_lock(${SUPERUSER_LOCK})`);
+    if ((await repo.countActiveSuperusers(tx)) <= 1) {
+      throw new ConflictError('last_superuser', 'The platform must keep at least one active superuser');
+    }
+  }
+}

@@ -1,0 +1,98 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { type ExtractTablesWithRelations, type SQL, sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import * as schema from '../db/schema/index.js';
+
+export type Schema = typeof schema;
+/** The one database type: both drivers are PgDatabase underneath, so repos never know which runs. */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
+/** What a repo function runs on: the pool, or the caller's transaction. */
+export type Executor = Db | Tx;
+
+export interface Database {
+  kind: 'embedded' | 'server';
+  db: Db;
+  /** Calls `handler` for each NOTIFY on `channel`; `onConnect` runs on every (re)connect of the listener. */
+  listen(
+    channel: string,
+    handler: (payload: string) => void,
+    onConnect?: () => void,
+  ): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  databaseUrl?: string | undefined;
+  /** Directory of the embedded database; `undefined` keeps it in memory (tests). */
+  dataDir?: string | undefined;
+  /** A tarball from PGlite's dumpDataDir to start the embedded database from (tests). */
+  loadDataDir?: Blob | File | undefined;
+  maxConnections?: number;
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.databaseUrl
+    ? openServer(options.databaseUrl, options.maxConnections ?? 10)
+    : openEmbedded(options);
+}
+
+function openServer(url: string, max: number): Database {
+  // postgres.js takes multi-host URLs with target_session_attrs=read-write, so a failover pair
+  // needs no proxy in front; its LISTEN connection reconnects by itself.
+  const client = postgres(url, {
+    max,
+    onnotice: () => {},
+    connection: { application_name: 'tessera' },
+  });
+  return {
+    kind: 'server',
+    db: drizzlePostgres(client, { schema }) as unknown as Db,
+    async listen(channel, handler, onConnect) {
+      const { unlisten } = await client.listen(channel, handler, onConnect);
+      return unlisten;
+    },
+    close: () => client.end({ timeout: 5 }),
+  };
+}
+
+async function openEmbedded(options: DatabaseOptions): Promise<Database> {
+  let dataDir: string | undefined;
+  if (options.dataDir) {
+    mkdirSync(options.dataDir, { recursive: true });
+    dataDir = join(options.dataDir, 'pgdata');
+  }
+  const client = await PGlite.create(
+    dataDir,
+    options.loadDataDir ? { loadDataDir: options.loadDataDir } : {},
+  );
+  return {
+    kind: 'embedded',
+    db: drizzlePglite(client, { schema }) as unknown as Db,
+    async listen(channel, handler, onConnect) {
+      const unlisten = await client.listen(channel, handler);
+      onConnect?.();
+      return unlisten;
+    },
+    close: () => client.close(),
+  };
+}
+
+/** Rows of a raw query: postgres.js answers an array, PGlite an object holding one. */
+export async function queryRows<T>(executor: Executor, query: SQL): Promise<T[]> {
+  const result = (await executor.execute(query)) as unknown as T[] | { rows: T[] };
+  return Array.isArray(result) ? result : result.rows;
+}
+
+/**
+ * NOTIFY inside the caller's transaction: PostgreSQL delivers it only if the transaction commits,
+ * so no instance drops a cache entry for a change that was rolled back.
+ */
+export async function notify(executor: Executor, channel: string, payload: string): Promise<void> {
+  await executor.execute(sql`select pg_notify(${channel}, ${payload})`);
+}

@@ -1,0 +1,64 @@
+import { type TSchema, Type } from 'typebox';
+
+/** RFC 9457 problem details, the body of every error. */
+export const ProblemView = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: Type.String({ description: 'Stable machine-readable error code' }),
+    errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+  },
+  { $id: 'Problem', title: 'Problem' },
+);
+
+const PROBLEM_DESCRIPTIONS: Record<number, string> = {
+  400: 'Invalid input (validation_failed)',
+  401: 'Missing, invalid or expired credentials',
+  403: 'Authenticated but not allowed',
+  404: 'Not found (or not visible to the caller)',
+  409: 'Conflicts with the current state',
+  413: 'Body too large',
+  415: 'Unsupported content type',
+  429: 'Rate limited',
+  503: 'Not ready',
+};
+
+/** Response schemas for the error statuses a route can answer. */
+export function problems(...statuses: number[]): Record<number, TSchema> {
+  return Object.fromEntries(
+    statuses.map((s) => [s, Type.Ref('Problem', { description: PROBLEM_DESCRIPTIONS[s] ?? 'Error' })]),
+  );
+}
+
+export const Email = Type.String({
+  format: 'email',
+  maxLength: 254,
+  description: 'Compared case-insensitively',
+});
+export const Password = Type.String({ minLength: 1, maxLength: 1024 });
+export const NewPassword = Type.String({
+  minLength: 8,
+  maxLength: 128,
+  description: '8-128 characters, any Unicode; the most common passwords are refused',
+});
+export const Uuid = Type.String({ format: 'uuid' });
+export const Timestamp = Type.String({ format: 'date-time' });
+
+export const ListQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    q: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: 'Case-insensitive substring search' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export function PageOf<T extends TSchema>(item: T) {
+  return Type.Object({ data: Type.Array(item), nextCursor: Type.Union([Type.String(), Type.Null()]) });
+}
+
+export const EmptyBody = Type.Object({}, { additionalProperties: false });
