@@ -1,4 +1,4 @@
-import { desc, isNull, sql } from 'drizzle-orm';
+import { desc, gt, isNull, or, sql } from 'drizzle-orm';
 import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { type SigningKeyRow, signingKeys } from '../../db/schema/index.js';
 import type { Clock } from '../../domain/clock.js';
@@ -59,7 +59,7 @@ export class SigningKeyStore {
     const rows = await this.db
       .select()
       .from(signingKeys)
-      .where(sql`${signingKeys.retiredAt} is null or ${signingKeys.retiredAt} > ${cutoff}`)
+      .where(or(isNull(signingKeys.retiredAt), gt(signingKeys.retiredAt, cutoff)))
       .orderBy(desc(signingKeys.createdAt));
     const keys = new Map<string, LoadedKey>();
     for (const row of rows) keys.set(row.id, this.#keys.get(row.id) ?? (await this.#load(row)));
