@@ -92,11 +92,20 @@ export class AuthService {
    * @throws UnauthenticatedError token_invalid · ForbiddenError (tenantId of a non-member)
    */
   async refresh(input: { refreshToken: string; tenantId?: string }, client: ClientInfo): Promise<TokenPair> {
+    // The tenant is checked before the token is spent: a 403 that had spent it would leave the client
+    // holding a used token, and its retry would count as reuse and end the session. An unknown or used
+    // token skips this and fails in rotate(), so reuse detection still runs.
+    let scope: { permissions: string[] } | undefined;
+    if (input.tenantId) {
+      const owner = await this.sessions.peekRefreshTokenUser(input.refreshToken);
+      if (owner) scope = await this.tenantScope(owner, input.tenantId);
+    }
     const { session, refreshToken } = await this.sessions.rotate(input.refreshToken, client);
     const user = await this.users.get(session.userId).catch(() => undefined);
     if (!user?.isActive)
       throw new UnauthenticatedError('token_invalid', 'The refresh token is invalid or expired');
-    const scope = input.tenantId ? await this.tenantScope(user.id, input.tenantId) : undefined;
+    // Never a tenant-scoped token without a scope check, even if the look-up above found nothing.
+    if (input.tenantId && !scope) scope = await this.tenantScope(user.id, input.tenantId);
     return this.#pair(user, session.id, refreshToken, input.tenantId, scope?.permissions);
   }
 

@@ -45,6 +45,30 @@ export async function findSessionIdOfRefreshToken(
   return row?.sessionId;
 }
 
+/**
+ * The user of a refresh token that is unused and whose session is live, without spending it; for
+ * checks that must pass before a refresh may spend the token.
+ */
+export async function findLiveRefreshTokenUser(
+  tx: Executor,
+  tokenHash: string,
+  now: Date,
+): Promise<string | undefined> {
+  const [row] = await tx
+    .select({ userId: sessions.userId })
+    .from(refreshTokens)
+    .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
+    .where(
+      and(
+        eq(refreshTokens.tokenHash, tokenHash),
+        isNull(refreshTokens.usedAt),
+        isNull(sessions.revokedAt),
+        gt(sessions.expiresAt, now),
+      ),
+    );
+  return row?.userId;
+}
+
 export async function findSession(tx: Executor, id: string): Promise<SessionRow | undefined> {
   const [row] = await tx.select().from(sessions).where(eq(sessions.id, id));
   return row;
