@@ -28,14 +28,19 @@ export async function insertUser(tx: Executor, values: typeof users.$inferInsert
   }
 }
 
+/**
+ * `at` comes from the service's Clock: it used to be `new Date()` here, so `updatedAt` ignored the
+ * injected clock that `createdAt` follows and could even land before `createdAt`.
+ */
 export async function updateUser(
   tx: Executor,
   id: string,
   values: Partial<typeof users.$inferInsert>,
+  at: Date,
 ): Promise<UserRow | undefined> {
   const [row] = await tx
     .update(users)
-    .set({ ...values, updatedAt: new Date() })
+    .set({ ...values, updatedAt: at })
     .where(eq(users.id, id))
     .returning();
   return row;

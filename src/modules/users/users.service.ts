@@ -14,6 +14,11 @@ import { type CreateUser, toUserView, type UpdateUser, type UserView } from './u
 /** Serialises changes that could remove the last active superuser. */
 const SUPERUSER_LOCK = 0x7e55e7c;
 
+/** Held until the transaction ends; every check-then-change of the superuser set takes it. */
+async function lockSuperusers(tx: Executor): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(${SUPERUSER_LOCK})`);
+}
+
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
@@ -69,7 +74,7 @@ export class UserService {
   }
 
   async updateMe(principal: UserPrincipal, input: { name: string | null }): Promise<UserView> {
-    const user = await repo.updateUser(this.db, principal.userId, { name: input.name });
+    const user = await repo.updateUser(this.db, principal.userId, { name: input.name }, this.clock.now());
     if (!user) throw new NotFoundError('User not found');
     return toUserView(user);
   }
@@ -90,7 +95,7 @@ export class UserService {
     assertAcceptablePassword(newPassword, '/newPassword');
     const passwordHash = await this.hasher.hash(newPassword);
     await this.db.transaction(async (tx) => {
-      await repo.updateUser(tx, user.id, { passwordHash });
+      await repo.updateUser(tx, user.id, { passwordHash }, this.clock.now());
       await this.sessions.endUserSessions(tx, user.id, 'password_changed', principal.sessionId);
     });
     this.sessions.afterUserChange(user.id);
@@ -129,12 +134,15 @@ export class UserService {
    * @throws NotFoundError · ConflictError last_superuser
    */
   async adminUpdate(id: string, input: UpdateUser): Promise<UserView> {
+    const mayRemove = input.isSuperuser === false || input.isActive === false;
     const updated = await this.db.transaction(async (tx) => {
+      // Lock before reading the user, not after: a read taken just before a concurrent promotion
+      // of this user commits sees a regular user and skips the check, while another demotion counts
+      // the promoted user; together they left no active superuser.
+      if (mayRemove) await lockSuperusers(tx);
       const user = await this.get(id, tx);
-      const losesSuperuser =
-        user.isSuperuser && user.isActive && (input.isSuperuser === false || input.isActive === false);
-      if (losesSuperuser) await this.#assertNotLastSuperuser(tx);
-      const row = await repo.updateUser(tx, id, input);
+      if (mayRemove && user.isSuperuser && user.isActive) await this.#assertNotLastSuperuser(tx);
+      const row = await repo.updateUser(tx, id, input, this.clock.now());
       if (input.isActive === false && user.isActive)
         await this.sessions.endUserSessions(tx, id, 'deactivated');
       else await this.sessions.publishUserChange(tx, id);
@@ -150,6 +158,8 @@ export class UserService {
    */
   async delete(id: string): Promise<void> {
     await this.db.transaction(async (tx) => {
+      // Locked before the read, for the reason given in adminUpdate.
+      await lockSuperusers(tx);
       const user = await this.get(id, tx);
       if (user.isSuperuser && user.isActive) await this.#assertNotLastSuperuser(tx);
       await this.sessions.publishUserChange(tx, id);
@@ -161,12 +171,21 @@ export class UserService {
   /**
    * Creates the first superuser from BOOTSTRAP_ADMIN_* when there is none. An existing account with
    * that email is left alone: promoting it would hand the platform to whoever registered it.
+   * @throws ValidationError password.too_common
    */
   async bootstrapAdmin(email: string, password: string): Promise<'created' | 'exists' | 'email_taken'> {
+    // Every start after the first ends here, without taking the lock.
     if ((await repo.countActiveSuperusers(this.db)) > 0) return 'exists';
-    if (await this.findByEmail(email)) return 'email_taken';
-    await this.create(this.db, { email, password, isSuperuser: true, emailVerified: true });
-    return 'created';
+    // Instances starting together all see "no superuser" above. Checking again under the superuser
+    // lock lets exactly one create it: without it the others crashed start-up on the unique email
+    // (same settings) or each created a superuser of their own (different settings).
+    return this.db.transaction(async (tx) => {
+      await lockSuperusers(tx);
+      if ((await repo.countActiveSuperusers(tx)) > 0) return 'exists';
+      if (await this.findByEmail(email, tx)) return 'email_taken';
+      await this.create(tx, { email, password, isSuperuser: true, emailVerified: true });
+      return 'created';
+    });
   }
 
   /**
@@ -182,16 +201,23 @@ export class UserService {
     assertAcceptablePassword(password);
     const passwordHash = await this.hasher.hash(password);
     await this.db.transaction(async (tx) => {
-      await repo.updateUser(tx, existing.id, { isSuperuser: true, isActive: true, passwordHash });
+      await repo.updateUser(
+        tx,
+        existing.id,
+        { isSuperuser: true, isActive: true, passwordHash },
+        this.clock.now(),
+      );
       await this.sessions.endUserSessions(tx, existing.id, 'password_changed');
     });
     this.sessions.afterUserChange(existing.id);
     return 'promoted';
   }
 
-  /** The platform must keep one active superuser, or nobody could administer it again. */
+  /**
+   * The platform must keep one active superuser, or nobody could administer it again. The caller
+   * holds the superuser lock, taken before it read the user it is about to change.
+   */
   async #assertNotLastSuperuser(tx: Executor): Promise<void> {
-    await tx.execute(sql`select pg_advisory_xact_lock(${SUPERUSER_LOCK})`);
     if ((await repo.countActiveSuperusers(tx)) <= 1) {
       throw new ConflictError('last_superuser', 'The platform must keep at least one active superuser');
     }
