@@ -1,6 +1,6 @@
 import cors from '@fastify/cors';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { errorCodes, type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { type Container, type ContainerDeps, createContainer } from './container.js';
 import { uuidv7 } from './domain/ids.js';
@@ -15,7 +15,7 @@ import { createLogger } from './platform/http/logging.js';
 import { registerMetrics } from './platform/http/metrics.js';
 import { registerOpenApi } from './platform/http/openapi.js';
 import { ProblemView } from './platform/http/schemas.js';
-import { registerSecurityHeaders } from './platform/http/security-headers.js';
+import { registerSecurityHeaders, setSecurityHeaders } from './platform/http/security-headers.js';
 import { validatorCompiler } from './platform/http/validation.js';
 
 declare module 'fastify' {
@@ -37,6 +37,7 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
+  const https = config.publicUrl.startsWith('https:');
   const app = Fastify({
     loggerInstance: createLogger(config.logLevel, deps.logStream),
     trustProxy: config.trustProxy,
@@ -47,6 +48,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : uuidv7();
     },
     forceCloseConnections: 'idle',
+    // A malformed URL (`/%zz`) or an over-long path parameter is refused before routing, where no
+    // hook or error handler runs: without this, Fastify answered its own JSON, with no request id
+    // and none of the security headers.
+    frameworkErrors: (error, request, reply) => {
+      setSecurityHeaders(request, reply, { https });
+      sendProblem(reply, toProblem(error, request), error);
+    },
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -66,6 +74,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // An empty JSON body means "no body" (DELETE and logout calls often send the header alone);
   // everything else goes through Fastify's parser, which also refuses __proto__ poisoning.
   const jsonParser = app.getDefaultJsonParser('error', 'error');
+  // Fastify also parses text/plain by default, which made a text/plain body a 400 "must be object"
+  // instead of the contract's 415. JSON, and forms where a route declares them, are all we take.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') return done(null, undefined);
     return jsonParser(request, body as string, done);
@@ -73,7 +84,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',
     { parseAs: 'string' },
-    (_request, body, done) => {
+    (request, body, done) => {
+      // Only a route that declares the form type takes it (the OAuth2 token endpoint). Elsewhere a
+      // form is an unsupported body like any other (415), as the contract says: JSON bodies only.
+      if (!request.routeOptions.schema?.consumes?.includes('application/x-www-form-urlencoded')) {
+        return done(new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE('application/x-www-form-urlencoded'));
+      }
       // Repeated fields become arrays, which no schema accepts: `a=1&a=2` is a 400, never "the last one".
       const fields: Record<string, string | string[]> = {};
       for (const [name, value] of new URLSearchParams(body as string)) {
@@ -88,13 +104,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorate('container', container);
   app.addHook('onClose', async () => container.close());
 
-  registerSecurityHeaders(app, { https: config.publicUrl.startsWith('https:') });
+  registerSecurityHeaders(app, { https });
   const metrics = registerMetrics(app);
   registerAuthentication(app, (authorization) => container.authenticator.authenticate(authorization));
   if (config.corsOrigins.length > 0) {
     await app.register(cors, {
       origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
       credentials: config.corsAllowCredentials,
+      // The plugin allows only GET, HEAD and POST by default, which failed every browser preflight
+      // for PATCH /v1/users/me, DELETE /v1/auth/sessions/{id}, PUT .../roles and the like.
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      maxAge: 600,
       exposedHeaders: ['x-request-id', 'retry-after', 'www-authenticate'],
     });
   }

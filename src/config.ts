@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
@@ -93,7 +93,7 @@ export function loadConfig(env: Env = readEnv()): Config {
       if (!protocols.includes(parsed.protocol)) throw new Error('protocol');
       return raw;
     } catch {
-      problems.push(`${name} must be a ${protocols.join(' or ')}// URL`);
+      problems.push(`${name} must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL`);
       return undefined;
     }
   };
@@ -110,9 +110,12 @@ export function loadConfig(env: Env = readEnv()): Config {
   const logLevel = (str('LOG_LEVEL') ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
-  const publicUrl = (
-    url('PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${int('PORT', 8000, 0, 65535)}`
-  ).replace(/\/+$/, '');
+  // Parsed once: PUBLIC_URL's default needs it too, and a bad PORT must be reported only once.
+  const port = int('PORT', 8000, 0, 65535);
+  const publicUrl = (url('PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port}`).replace(
+    /\/+$/,
+    '',
+  );
   const corsOrigins = (str('CORS_ORIGINS') ?? '')
     .split(',')
     .map((o) => o.trim())
@@ -135,7 +138,7 @@ export function loadConfig(env: Env = readEnv()): Config {
 
   const config: Config = {
     nodeEnv,
-    port: int('PORT', 8000, 0, 65535),
+    port,
     host: str('HOST') ?? '127.0.0.1',
     databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
     allowEmbeddedDatabase: bool('ALLOW_EMBEDDED_DATABASE', !production),
@@ -189,12 +192,34 @@ export function loadConfig(env: Env = readEnv()): Config {
 /**
  * Outside production a missing SECRET_KEY is generated once and kept in DATA_DIR, so restarts can
  * still decrypt what earlier runs encrypted.
+ *
+ * The file is written whole under a temporary name and then hard-linked into place, which fails if
+ * the file already exists: processes starting together all end up with the one key on disk (a plain
+ * exists-then-write lets two of them each keep a different key), and nobody reads a half-written
+ * file. A damaged file (empty, truncated) is refused rather than used as a weak key.
  */
 function developmentSecretKey(dataDir: string): string {
   const file = join(dataDir, 'secret-key');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  mkdirSync(dataDir, { recursive: true });
-  const key = randomToken(48);
-  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  if (!existsSync(file)) {
+    mkdirSync(dataDir, { recursive: true });
+    const temporary = `${file}.${process.pid}.${randomToken(6)}`;
+    writeFileSync(temporary, `${randomToken(48)}\n`, { mode: 0o600 });
+    try {
+      linkSync(temporary, file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        // A filesystem without hard links: an exclusive create still never replaces a key.
+        writeFileSync(file, readFileSync(temporary), { mode: 0o600, flag: 'wx' });
+      }
+    } finally {
+      rmSync(temporary, { force: true });
+    }
+  }
+  const key = readFileSync(file, 'utf8').trim();
+  if (key.length < SECRET_KEY_MIN) {
+    throw new ConfigError([
+      `${file} holds no usable SECRET_KEY (under ${SECRET_KEY_MIN} characters); restore it, or set SECRET_KEY`,
+    ]);
+  }
   return key;
 }

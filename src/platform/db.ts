@@ -54,7 +54,7 @@ function openServer(url: string, max: number): Database {
     kind: 'server',
     db: drizzlePostgres(client, { schema }) as unknown as Db,
     async listen(channel, handler, onConnect) {
-      const { unlisten } = await client.listen(channel, handler, onConnect);
+      const { unlisten } = await client.listen(checkChannel(channel), handler, onConnect);
       return unlisten;
     },
     close: () => client.end({ timeout: 5 }),
@@ -75,12 +75,28 @@ async function openEmbedded(options: DatabaseOptions): Promise<Database> {
     kind: 'embedded',
     db: drizzlePglite(client, { schema }) as unknown as Db,
     async listen(channel, handler, onConnect) {
-      const unlisten = await client.listen(channel, handler);
+      // PGlite pastes the name into `LISTEN <name>` unquoted, so PostgreSQL folds it to lower case
+      // while pg_notify() keeps its case: a mixed-case channel never delivered anything. Quoted, it
+      // behaves as on postgres.js, which quotes it itself. The unlisten function PGlite returns
+      // strips the quotes again and misses the handler, so we unlisten by the quoted name.
+      const quoted = `"${checkChannel(channel)}"`;
+      await client.listen(quoted, handler);
       onConnect?.();
-      return unlisten;
+      return () => client.unlisten(quoted, handler);
     },
     close: () => client.close(),
   };
+}
+
+/**
+ * Channel names are SQL identifiers (at most 63 bytes); both drivers are given only plain ones,
+ * so a name is never SQL and never truncated into another channel.
+ */
+function checkChannel(channel: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(channel)) {
+    throw new Error(`Invalid channel name ${JSON.stringify(channel)}: use letters, digits and _`);
+  }
+  return channel;
 }
 
 /** Rows of a raw query: postgres.js answers an array, PGlite an object holding one. */

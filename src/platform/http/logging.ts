@@ -32,6 +32,31 @@ export const REDACT_PATHS = [
 
 const SECRET_QUERY = /([?&](?:token|refresh_token|access_token|code|key|password)=)[^&]*/gi;
 
+/**
+ * Drizzle writes a failed query's bound values into the error's message (`...\nparams: a,b`), its
+ * stack and its `params`: emails, password hashes, token hashes. The SQL stays in the log for
+ * whoever debugs it; the values do not. Causes are followed, since pino prints their messages too.
+ */
+function serializeError(error: Error): Record<string, unknown> {
+  const serialized = pino.stdSerializers.err(error) as unknown as Record<string, unknown>;
+  const leaks: string[] = [];
+  let current = error as { query?: unknown; params?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; current && typeof current === 'object' && depth < 5; depth++) {
+    if (typeof current.query === 'string' && Array.isArray(current.params) && current.params.length > 0) {
+      leaks.push(`\nparams: ${current.params}`);
+    }
+    current = current.cause as typeof current;
+  }
+  if (leaks.length === 0) return serialized;
+  for (const field of ['message', 'stack']) {
+    const text = serialized[field];
+    if (typeof text !== 'string') continue;
+    serialized[field] = leaks.reduce((out, leak) => out.split(leak).join('\nparams: [redacted]'), text);
+  }
+  if (serialized.params !== undefined) serialized.params = '[redacted]';
+  return serialized;
+}
+
 export function createLogger(level: string, stream?: DestinationStream): FastifyBaseLogger {
   return pino(
     {
@@ -46,6 +71,7 @@ export function createLogger(level: string, stream?: DestinationStream): Fastify
           headers: req.headers,
         }),
         res: (res: FastifyReply) => ({ statusCode: res.statusCode }),
+        err: serializeError,
       },
     },
     stream,

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { isUuid, uuidv7 } from './ids.js';
+
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+describe('uuidv7', () => {
+  it('is a lower-case RFC 9562 version 7, variant 10 UUID', () => {
+    for (let i = 0; i < 200; i++) expect(uuidv7()).toMatch(UUID_V7);
+  });
+
+  it('carries the millisecond timestamp in its first 48 bits', () => {
+    const now = Date.UTC(2026, 10, 25, 10, 0, 0, 123);
+    const id = uuidv7(now);
+    expect(Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16)).toBe(now);
+    expect(uuidv7(0).startsWith('00000000-0000-7')).toBe(true);
+    expect(uuidv7(2 ** 48 - 1).startsWith('ffffffff-ffff-7')).toBe(true);
+  });
+
+  it('sorts by creation time, as text and as bytes', () => {
+    const ids = [5, 1_000, 1_001, 1_700_000_000_000, 1_700_000_000_001, 2 ** 47].map((ms) => uuidv7(ms));
+    expect([...ids].sort()).toEqual(ids);
+    expect([...ids].reverse().sort()).toEqual(ids);
+  });
+
+  it('is unique within one millisecond', () => {
+    const ids = new Set(Array.from({ length: 10_000 }, () => uuidv7(1_700_000_000_000)));
+    expect(ids.size).toBe(10_000);
+  });
+});
+
+describe('isUuid', () => {
+  it('accepts UUIDs of any version and case', () => {
+    expect(isUuid(uuidv7())).toBe(true);
+    expect(isUuid('123e4567-e89b-12d3-a456-426614174000')).toBe(true);
+    expect(isUuid('123E4567-E89B-12D3-A456-426614174000')).toBe(true);
+  });
+
+  it.each([
+    '',
+    'not-a-uuid',
+    '123e4567e89b12d3a456426614174000',
+    '123e4567-e89b-12d3-a456-42661417400',
+    '123e4567-e89b-12d3-a456-4266141740000',
+    '123e4567-e89b-12d3-a456-42661417400g',
+    ' 123e4567-e89b-12d3-a456-426614174000',
+    '123e4567-e89b-12d3-a456-426614174000\n',
+    "123e4567-e89b-12d3-a456-426614174000' or 1=1 --",
+  ])('refuses %j', (value) => {
+    expect(isUuid(value)).toBe(false);
+  });
+});
