@@ -40,8 +40,12 @@ export async function startServer(config: Config = loadConfig()): Promise<Fastif
     closing = true;
     app.log.info({ signal }, 'shutting down');
     const force = setTimeout(() => process.exit(1), 15_000).unref();
+    // close() stops accepting and waits for open sockets. Requests in flight finish; a keep-alive
+    // socket would then sit idle until its timeout, so close each one as soon as it goes idle.
+    const reapIdle = setInterval(() => app.server.closeIdleConnections(), 50).unref();
     try {
       await app.close();
+      clearInterval(reapIdle);
       await database.close();
     } finally {
       clearTimeout(force);

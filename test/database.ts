@@ -14,7 +14,7 @@ export async function openTestDatabase(): Promise<Database> {
     const snapshot = new Blob([readFileSync(inject('pgliteSnapshot'))]);
     return openDatabase({ loadDataDir: snapshot });
   }
-  const name = `tessera_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const name = `${inject('databasePrefix')}${process.pid}_${randomBytes(4).toString('hex')}`;
   const template = new URL(templateUrl);
   const admin = postgres(templateUrl.replace(template.pathname, '/postgres'), { max: 1, onnotice: () => {} });
   await admin.unsafe(`create database ${name} template ${template.pathname.slice(1)}`);

@@ -13,10 +13,13 @@ declare module 'vitest' {
     pgliteSnapshot: string;
     /** Server mode: the migrated template database each test file clones. */
     templateDatabaseUrl: string;
+    /** Prefix of every database this run creates on the server. */
+    databasePrefix: string;
   }
 }
 
-export const TEMPLATE_DATABASE = 'tessera_test_template';
+/** Databases of this run share a prefix, so two runs on one server never drop each other's. */
+const RUN_PREFIX = `tessera_test_${process.pid}_`;
 
 /**
  * Migrates once per run. Embedded: a PGlite is migrated and its data directory dumped, so each test
@@ -27,18 +30,20 @@ export default async function setup(project: TestProject) {
   const serverUrl = process.env.TEST_DATABASE_URL;
   if (serverUrl) {
     const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
-    await dropTestDatabases(admin);
-    await admin.unsafe(`create database ${TEMPLATE_DATABASE}`);
+    const templateName = `${RUN_PREFIX}template`;
+    await dropRunDatabases(admin);
+    await admin.unsafe(`create database ${templateName}`);
     await admin.end();
-    const templateUrl = withDatabase(serverUrl, TEMPLATE_DATABASE);
+    const templateUrl = withDatabase(serverUrl, templateName);
     const template = await openDatabase({ databaseUrl: templateUrl, maxConnections: 1 });
     await migrate(template.db);
     await template.close();
     project.provide('templateDatabaseUrl', templateUrl);
+    project.provide('databasePrefix', RUN_PREFIX);
     project.provide('pgliteSnapshot', '');
     return async () => {
       const cleanup = postgres(serverUrl, { max: 1, onnotice: () => {} });
-      await dropTestDatabases(cleanup);
+      await dropRunDatabases(cleanup);
       await cleanup.end();
     };
   }
@@ -53,6 +58,7 @@ export default async function setup(project: TestProject) {
   writeFileSync(file, Buffer.from(await snapshot.arrayBuffer()));
   project.provide('pgliteSnapshot', file);
   project.provide('templateDatabaseUrl', '');
+  project.provide('databasePrefix', RUN_PREFIX);
   return () => rmSync(dir, { recursive: true, force: true });
 }
 
@@ -62,9 +68,8 @@ export function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
-async function dropTestDatabases(admin: postgres.Sql): Promise<void> {
-  const rows = await admin<
-    { datname: string }[]
-  >`select datname from pg_database where datname like 'tessera_test_%'`;
+async function dropRunDatabases(admin: postgres.Sql): Promise<void> {
+  const rows = await admin<{ datname: string }[]>`
+    select datname from pg_database where starts_with(datname, ${RUN_PREFIX})`;
   for (const { datname } of rows) await admin.unsafe(`drop database if exists "${datname}" with (force)`);
 }
