@@ -1,6 +1,6 @@
 import cors from '@fastify/cors';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { errorCodes, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { type Container, type ContainerDeps, createContainer } from './container.js';
 import { uuidv7 } from './domain/ids.js';
@@ -10,6 +10,7 @@ import { serviceRoutes } from './modules/service/service.routes.js';
 import { adminUserRoutes, meRoutes } from './modules/users/users.routes.js';
 import { UserView } from './modules/users/users.schemas.js';
 import { registerAuthentication } from './platform/http/authenticate.js';
+import { registerBodyParsers } from './platform/http/body-parsers.js';
 import { problem, sendProblem, toProblem } from './platform/http/errors.js';
 import { createLogger } from './platform/http/logging.js';
 import { registerMetrics } from './platform/http/metrics.js';
@@ -71,34 +72,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ),
   );
 
-  // An empty JSON body means "no body" (DELETE and logout calls often send the header alone);
-  // everything else goes through Fastify's parser, which also refuses __proto__ poisoning.
-  const jsonParser = app.getDefaultJsonParser('error', 'error');
-  // Fastify also parses text/plain by default, which made a text/plain body a 400 "must be object"
-  // instead of the contract's 415. JSON, and forms where a route declares them, are all we take.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '') return done(null, undefined);
-    return jsonParser(request, body as string, done);
-  });
-  app.addContentTypeParser(
-    'application/x-www-form-urlencoded',
-    { parseAs: 'string' },
-    (request, body, done) => {
-      // Only a route that declares the form type takes it (the OAuth2 token endpoint). Elsewhere a
-      // form is an unsupported body like any other (415), as the contract says: JSON bodies only.
-      if (!request.routeOptions.schema?.consumes?.includes('application/x-www-form-urlencoded')) {
-        return done(new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE('application/x-www-form-urlencoded'));
-      }
-      // Repeated fields become arrays, which no schema accepts: `a=1&a=2` is a 400, never "the last one".
-      const fields: Record<string, string | string[]> = {};
-      for (const [name, value] of new URLSearchParams(body as string)) {
-        const seen = fields[name];
-        fields[name] = seen === undefined ? value : [seen].flat().concat(value);
-      }
-      done(null, fields);
-    },
-  );
+  registerBodyParsers(app);
 
   const container = await createContainer(deps);
   app.decorate('container', container);

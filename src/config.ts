@@ -167,6 +167,12 @@ export function loadConfig(env: Env = readEnv()): Config {
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 1_048_576, 1024, 64 * 1_048_576),
   };
 
+  if (config.refreshTokenTtl < config.accessTokenTtl) {
+    // Sessions slide to now + REFRESH_TOKEN_TTL each time a token is issued; an access token that
+    // outlived its session would keep working after the session had expired.
+    problems.push('REFRESH_TOKEN_TTL must be at least ACCESS_TOKEN_TTL');
+  }
+
   const secretKey = str('SECRET_KEY');
   if (secretKey !== undefined && secretKey.length < SECRET_KEY_MIN) {
     problems.push(`SECRET_KEY must be at least ${SECRET_KEY_MIN} characters`);

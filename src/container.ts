@@ -37,7 +37,7 @@ export async function createContainer(deps: ContainerDeps) {
   );
   await keys.init();
   const tokens = new AccessTokens(keys, config.publicUrl, config.accessTokenTtl, clock);
-  const sessionCache = new SessionCache(db, clock);
+  const sessionCache = new SessionCache(db);
   const sessions = new SessionService(db, sessionCache, clock, config.refreshTokenTtl);
   const users = new UserService(db, hasher, sessions, clock);
   const auth = new AuthService(db, users, sessions, tokens, hasher, {
@@ -46,13 +46,14 @@ export async function createContainer(deps: ContainerDeps) {
   });
   const authenticator = new Authenticator(tokens, sessionCache);
 
+  // A failed reload (the database briefly away) keeps the keys already loaded; the next
+  // notification or unknown kid tries again.
+  const reloadKeys = () => {
+    keys.reload().catch(() => {});
+  };
   const unsubscribe = [
     await sessionCache.subscribe(database),
-    await database.listen(
-      SIGNING_KEYS_CHANNEL,
-      () => void keys.reload(),
-      () => void keys.reload(),
-    ),
+    await database.listen(SIGNING_KEYS_CHANNEL, reloadKeys, reloadKeys),
   ];
 
   return {

@@ -24,14 +24,16 @@ function cli(...args: string[]) {
   return spawnSync(process.execPath, [...CLI, ...args], { env, encoding: 'utf8', timeout: 60_000 });
 }
 
-function serve(extraEnv: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
+function serve(
+  extraEnv: Record<string, string> = {},
+): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const child = spawn(process.execPath, [...CLI, 'serve'], { env: { ...env, ...extraEnv } });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (chunk) => {
       out += String(chunk);
       const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match?.[1]) resolve({ child, url: match[1] });
+      if (match?.[1]) resolve({ child, url: match[1], output: () => out });
     });
     child.stderr.on('data', (chunk) => {
       out += String(chunk);
@@ -105,7 +107,7 @@ describe('tessera CLI', { timeout: 90_000 }, () => {
   });
 
   it('on SIGTERM finishes the requests in flight, then exits 0', async () => {
-    const { child, url } = await serve();
+    const { child, url, output } = await serve({ LOG_LEVEL: 'info' });
     const done = exited(child);
     // Logins cost an Argon2id verification each, so several are still running at the signal.
     const logins = Array.from({ length: 6 }, () =>
@@ -115,7 +117,11 @@ describe('tessera CLI', { timeout: 90_000 }, () => {
         body: JSON.stringify({ email: 'nobody@example.test', password: 'not-the-password' }),
       }).then((r) => r.status),
     );
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    // Signal only once the server has taken every request; one still in the accept queue when the
+    // listener closes is refused, which is not what this test is about.
+    while ((output().match(/"url":"\/v1\/auth\/login"/g) ?? []).length < 6) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
     child.kill('SIGTERM');
     expect(await Promise.all(logins)).toEqual([401, 401, 401, 401, 401, 401]);
     expect(await done).toBe(0);

@@ -2,7 +2,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Container } from '../../container.js';
 import { clientInfo } from '../../platform/http/client-info.js';
-import { problem, sendProblem } from '../../platform/http/errors.js';
 import { EmptyBody, problems } from '../../platform/http/schemas.js';
 import { toUserView } from '../users/users.schemas.js';
 import {
@@ -16,17 +15,6 @@ import {
   TokenPair,
   TokenRequest,
 } from './auth.schemas.js';
-
-/**
- * API.md: emails are trimmed. The Email schema's format check would refuse `" a@b.co "` before the
- * service could trim it, so surrounding whitespace goes before validation.
- */
-function trimEmail(body: unknown): void {
-  if (body && typeof body === 'object' && 'email' in body && typeof body.email === 'string')
-    body.email = body.email.trim();
-}
-
-const FORM = /^application\/x-www-form-urlencoded\s*(;|$)/i;
 
 export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = async (app, { container }) => {
   const { auth, sessions, users } = container;
@@ -44,7 +32,6 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
         body: Register,
         response: { 201: TokenPair, ...problems(400, 403, 409, 429) },
       },
-      preValidation: async (request) => trimEmail(request.body),
     },
     async (request, reply) => reply.code(201).send(await auth.register(request.body, clientInfo(request))),
   );
@@ -77,22 +64,6 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
         consumes: ['application/x-www-form-urlencoded'],
         body: TokenRequest,
         response: { 200: OAuthToken, ...problems(400, 401, 415, 429) },
-      },
-      // `consumes` only documents; without this a JSON body would be parsed and accepted too. The
-      // OAuth2 token endpoint is form-encoded (RFC 6749 §4.3.2), and so is the contract.
-      onRequest: async (request, reply) => {
-        const type = request.headers['content-type'];
-        if (type !== undefined && !FORM.test(type)) {
-          return sendProblem(
-            reply,
-            problem(
-              415,
-              'unsupported_media_type',
-              'Unsupported Media Type',
-              'Send the body as application/x-www-form-urlencoded',
-            ),
-          );
-        }
       },
     },
     async (request) => {
@@ -134,13 +105,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
         summary: 'End the current session',
         description:
           'Revokes the session of the bearer token; its access and refresh tokens stop working at once.',
-        body: Type.Optional(EmptyBody),
+        body: EmptyBody,
         response: { 204: Type.Null(), ...problems(400, 401) },
-      },
-      // The body schema applies even when nothing was sent (Type.Optional does not change that), so
-      // a logout with no body, or with a JSON content type and an empty body, counts as `{}`.
-      preValidation: async (request) => {
-        if (request.body === undefined) request.body = {};
       },
     },
     async (request, reply) => {

@@ -1,15 +1,18 @@
 import { eq } from 'drizzle-orm';
 import { sessions, users } from '../../db/schema/index.js';
-import type { Clock } from '../../domain/clock.js';
 import type { Database, Db } from '../../platform/db.js';
 
 export const SESSIONS_CHANNEL = 'tessera_sessions';
 
+/**
+ * What an access token's session says about it. The session's own expiry is not kept: it slides to
+ * now + REFRESH_TOKEN_TTL whenever a token is issued, and config requires REFRESH_TOKEN_TTL >=
+ * ACCESS_TOKEN_TTL, so no unexpired access token can outlive its session.
+ */
 export interface SessionState {
   userId: string;
   active: boolean;
   isSuperuser: boolean;
-  expiresAt: number;
 }
 
 interface Entry extends SessionState {
@@ -31,7 +34,6 @@ export class SessionCache {
 
   constructor(
     private readonly db: Db,
-    private readonly clock: Clock,
     private readonly maxEntries = 100_000,
     private readonly maxAgeMs = 60_000,
   ) {}
@@ -53,7 +55,6 @@ export class SessionCache {
       .select({
         userId: sessions.userId,
         revokedAt: sessions.revokedAt,
-        expiresAt: sessions.expiresAt,
         isActive: users.isActive,
         isSuperuser: users.isSuperuser,
       })
@@ -65,19 +66,16 @@ export class SessionCache {
       userId: row.userId,
       active: row.revokedAt === null && row.isActive,
       isSuperuser: row.isSuperuser,
-      expiresAt: row.expiresAt.getTime(),
       loadedAt: now,
     };
     if (generation === this.#generation) this.#store(sessionId, entry);
     return entry;
   }
 
-  /** True when the session exists, is not revoked or expired, and its user is active. */
+  /** The session's state when it exists, belongs to `userId`, is not revoked and its user is active. */
   async isLive(sessionId: string, userId: string): Promise<SessionState | undefined> {
     const state = await this.get(sessionId);
-    if (!state?.active || state.userId !== userId) return undefined;
-    if (state.expiresAt <= this.clock.now().getTime()) return undefined;
-    return state;
+    return state?.active && state.userId === userId ? state : undefined;
   }
 
   /** Handles one notification payload: `session:<id>` or `user:<id>`. */

@@ -74,14 +74,10 @@ export class SessionService {
       await repo.insertRefreshToken(tx, session.id, sha256(next), now);
       const expiresAt = addSeconds(now, this.refreshTtl);
       await repo.touchSession(tx, session.id, now, expiresAt, client.ip ?? session.ip);
-      // The expiry just slid, and every instance's SessionCache holds the old one: without this, a
-      // session refreshed shortly before its first expiry would be refused once that moment passed.
-      await notify(tx, SESSIONS_CHANNEL, `session:${session.id}`);
       return { rotated: { session: { ...session, lastUsedAt: now, expiresAt }, refreshToken: next } };
     });
     if (outcome.reusedBy) this.cache.invalidateSession(outcome.reusedBy);
     if (!outcome.rotated) throw invalidRefresh();
-    this.cache.invalidateSession(outcome.rotated.session.id);
     return outcome.rotated;
   }
 

@@ -61,7 +61,7 @@ describe('service routes', () => {
 
     it('lets verifiers cache it briefly', async () => {
       const response = await t.app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
-      expect(response.headers['cache-control']).toBe('public, max-age=300');
+      expect(response.headers['cache-control']).toBe('public, max-age=60');
     });
 
     it('verifies the service’s access tokens offline', async () => {

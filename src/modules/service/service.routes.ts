@@ -111,8 +111,9 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ container: Container; me
       },
     },
     async (_request, reply) => {
-      // Verifiers may cache it briefly; a rotated-in key is published before it signs anything here.
-      reply.header('cache-control', 'public, max-age=300');
+      // A rotated-in key signs at once, so verifiers must not hold the set for long; one that meets an
+      // unknown kid should fetch it again (jose's createRemoteJWKSet does).
+      reply.header('cache-control', 'public, max-age=60');
       return keys.jwks();
     },
   );

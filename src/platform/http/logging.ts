@@ -24,10 +24,14 @@ export const REDACT_PATHS = [
     'secret',
     'key',
     'apiKey',
-    'code',
     'recoveryCodes',
     'authorization',
   ].flatMap((field) => [field, `*.${field}`, `*.*.${field}`]),
+  // MFA codes are redacted in bodies only: `*.code` would also hide an error's own code
+  // (SQLSTATE, ECONNREFUSED), which whoever reads the log needs.
+  'code',
+  'body.code',
+  '*.body.code',
 ];
 
 const SECRET_QUERY = /([?&](?:token|refresh_token|access_token|code|key|password)=)[^&]*/gi;

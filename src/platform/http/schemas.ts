@@ -32,10 +32,14 @@ export function problems(...statuses: number[]): Record<number, TSchema> {
   );
 }
 
+/**
+ * An email address. Surrounding spaces pass, because the contract trims emails; services trim and
+ * lower-case them before use.
+ */
 export const Email = Type.String({
-  format: 'email',
+  pattern: String.raw`^\s*[^\s@]+@[^\s@]+\.[^\s@]+\s*$`,
   maxLength: 254,
-  description: 'Compared case-insensitively',
+  description: 'Trimmed and compared case-insensitively',
 });
 export const Password = Type.String({ minLength: 1, maxLength: 1024 });
 export const NewPassword = Type.String({
