@@ -10,6 +10,7 @@ import { serviceRoutes } from './modules/service/service.routes.js';
 import { adminUserRoutes, meRoutes } from './modules/users/users.routes.js';
 import { UserView } from './modules/users/users.schemas.js';
 import { registerAuthentication } from './platform/http/authenticate.js';
+import { registerAuthorization } from './platform/http/authorize.js';
 import { registerBodyParsers } from './platform/http/body-parsers.js';
 import { problem, sendProblem, toProblem } from './platform/http/errors.js';
 import { createLogger } from './platform/http/logging.js';
@@ -81,6 +82,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerSecurityHeaders(app, { https });
   const metrics = registerMetrics(app);
   registerAuthentication(app, (authorization) => container.authenticator.authenticate(authorization));
+  registerAuthorization(app, container.tenantAccess);
   if (config.corsOrigins.length > 0) {
     await app.register(cors, {
       origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
@@ -98,6 +100,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(authRoutes, { prefix: '/v1/auth', container });
   await app.register(meRoutes, { prefix: '/v1/users', container });
   await app.register(adminUserRoutes, { prefix: '/v1/users', container });
+  // --- tenant modules: routes are registered here, below this line ---
 
   await app.ready();
   return app;

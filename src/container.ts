@@ -1,5 +1,7 @@
 import type { Config } from './config.js';
 import { type Clock, systemClock } from './domain/clock.js';
+import { ForbiddenError } from './domain/errors.js';
+import type { Principal } from './domain/principal.js';
 import { SecretBox } from './domain/secrets.js';
 import { AccessTokens } from './modules/auth/access-tokens.js';
 import { AuthService } from './modules/auth/auth.service.js';
@@ -8,6 +10,7 @@ import { type Argon2Cost, OWASP_ARGON2, PasswordHasher } from './modules/auth/pa
 import { SessionCache } from './modules/auth/session-cache.js';
 import { SessionService } from './modules/auth/sessions.service.js';
 import { SIGNING_KEYS_CHANNEL, SigningKeyStore } from './modules/auth/signing-keys.js';
+import { PermissionResolver } from './modules/authz/permission-resolver.js';
 import { UserService } from './modules/users/users.service.js';
 import type { Database } from './platform/db.js';
 
@@ -45,6 +48,20 @@ export async function createContainer(deps: ContainerDeps) {
     accessTokenTtl: config.accessTokenTtl,
   });
   const authenticator = new Authenticator(tokens, sessionCache);
+  const permissions = new PermissionResolver(db);
+  /** The caller's access in a tenant, or null when it may not know the tenant exists. */
+  const tenantAccess = (principal: Principal, tenantId: string) =>
+    principal.isSuperuser
+      ? permissions.forSuperuser(tenantId)
+      : permissions.forMember(tenantId, principal.userId);
+  // A tenant-scoped token carries the member's permissions at the time it is issued.
+  auth.tenantScope = async (userId, tenantId) => {
+    const access = await permissions.forMember(tenantId, userId);
+    if (!access) throw new ForbiddenError('forbidden', 'You are not a member of this tenant');
+    return { permissions: [...access.permissions].sort() };
+  };
+
+  // --- tenant modules: services are created here, below this line ---
 
   // A failed reload (the database briefly away) keeps the keys already loaded; the next
   // notification or unknown kid tries again.
@@ -53,6 +70,7 @@ export async function createContainer(deps: ContainerDeps) {
   };
   const unsubscribe = [
     await sessionCache.subscribe(database),
+    await permissions.subscribe(database),
     await database.listen(SIGNING_KEYS_CHANNEL, reloadKeys, reloadKeys),
   ];
 
@@ -69,6 +87,9 @@ export async function createContainer(deps: ContainerDeps) {
     users,
     auth,
     authenticator,
+    permissions,
+    tenantAccess,
+    // --- tenant modules: services are exposed here, below this line ---
     /** Stops listening for invalidations; the database itself belongs to the caller. */
     async close(): Promise<void> {
       await Promise.all(unsubscribe.map((stop) => stop().catch(() => {})));

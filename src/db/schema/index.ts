@@ -1,3 +1,5 @@
+export * from './permissions.js';
 export * from './sessions.js';
 export * from './signing-keys.js';
+export * from './tenants.js';
 export * from './users.js';

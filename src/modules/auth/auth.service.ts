@@ -16,8 +16,8 @@ export interface TokenPair {
 }
 
 /**
- * What a tenant-scoped token carries for a user in a tenant. Until tenants exist nobody is a
- * member of anything, so the default refuses every tenantId.
+ * What a tenant-scoped token carries for a user in a tenant; throws when they are not a member.
+ * The container sets it from the permission resolver; the default refuses every tenant.
  */
 export type TenantScopeResolver = (userId: string, tenantId: string) => Promise<{ permissions: string[] }>;
 

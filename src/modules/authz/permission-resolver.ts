@@ -1,0 +1,155 @@
+import { and, eq, inArray } from 'drizzle-orm';
+import {
+  memberRoles,
+  memberships,
+  permissions,
+  rolePermissions,
+  roles,
+  tenants,
+} from '../../db/schema/index.js';
+import { type BuiltInRole, builtInRolePermissions } from '../../domain/permissions.js';
+import { type Database, type Db, type Executor, notify } from '../../platform/db.js';
+
+export const PERMISSIONS_CHANNEL = 'tessera_permissions';
+
+/** What one principal may do in one tenant. */
+export interface TenantAccess {
+  tenantId: string;
+  permissions: ReadonlySet<string>;
+  /** Holds the built-in owner role (superusers count as owners). */
+  isOwner: boolean;
+}
+
+interface Entry {
+  access: TenantAccess | null;
+  loadedAt: number;
+}
+
+/**
+ * A change that alters what someone may do, published in the transaction that makes it:
+ * - `member:<tenantId>:<userId>`: a membership or its roles changed
+ * - `tenant:<tenantId>`: a role's permissions changed, a role or the tenant went
+ * - `catalogue`: a permission was added or removed (owner and admin hold every one)
+ */
+export type PermissionChange = `member:${string}:${string}` | `tenant:${string}` | 'catalogue';
+
+/**
+ * Resolves a user's permissions in a tenant from their roles, and keeps the answer in memory so the
+ * permission check on every tenant request costs no query. Changes are published with NOTIFY
+ * inside the transaction that makes them (`publish`), so every instance drops what it cached once
+ * the change commits; `apply` drops this instance's entry at once after the commit. Entries also age
+ * out after `maxAgeMs`, and everything is dropped when the listener (re)connects.
+ */
+export class PermissionResolver {
+  readonly #members = new Map<string, Entry>();
+  #catalogue: Promise<string[]> | undefined;
+  #generation = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly maxEntries = 200_000,
+    private readonly maxAgeMs = 60_000,
+  ) {}
+
+  subscribe(database: Database): Promise<() => Promise<void>> {
+    return database.listen(
+      PERMISSIONS_CHANNEL,
+      (payload) => this.apply(payload as PermissionChange),
+      () => this.clear(),
+    );
+  }
+
+  /** Every permission key in the catalogue, system and application. */
+  catalogue(): Promise<string[]> {
+    this.#catalogue ??= this.db
+      .select({ key: permissions.key })
+      .from(permissions)
+      .then((rows) => rows.map((r) => r.key).sort())
+      .catch((error: unknown) => {
+        this.#catalogue = undefined;
+        throw error;
+      });
+    return this.#catalogue;
+  }
+
+  /** The user's access in the tenant, or null when they are not a member. */
+  async forMember(tenantId: string, userId: string): Promise<TenantAccess | null> {
+    const key = `${tenantId}:${userId}`;
+    const now = Date.now();
+    const cached = this.#members.get(key);
+    if (cached && now - cached.loadedAt < this.maxAgeMs) return cached.access;
+    const generation = this.#generation;
+    const access = await this.#load(tenantId, userId);
+    if (generation === this.#generation) this.#store(key, { access, loadedAt: now });
+    return access;
+  }
+
+  /** A superuser holds everything in any tenant that exists. */
+  async forSuperuser(tenantId: string): Promise<TenantAccess | null> {
+    const [tenant] = await this.db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId));
+    if (!tenant) return null;
+    return { tenantId, permissions: new Set(await this.catalogue()), isOwner: true };
+  }
+
+  /** Publishes a change inside the caller's transaction; heard by every instance on commit. */
+  async publish(tx: Executor, change: PermissionChange): Promise<void> {
+    await notify(tx, PERMISSIONS_CHANNEL, change);
+  }
+
+  /** Drops what this instance cached for a change; call after the transaction has committed. */
+  apply(change: PermissionChange): void {
+    this.#generation++;
+    if (change === 'catalogue') {
+      this.clear();
+      return;
+    }
+    const [kind, tenantId, userId] = change.split(':');
+    if (kind === 'member' && tenantId && userId) this.#members.delete(`${tenantId}:${userId}`);
+    else if (kind === 'tenant' && tenantId) {
+      for (const key of this.#members.keys()) if (key.startsWith(`${tenantId}:`)) this.#members.delete(key);
+    }
+  }
+
+  clear(): void {
+    this.#generation++;
+    this.#catalogue = undefined;
+    this.#members.clear();
+  }
+
+  async #load(tenantId: string, userId: string): Promise<TenantAccess | null> {
+    const held = await this.db
+      .select({ roleId: roles.id, builtIn: roles.builtIn })
+      .from(memberships)
+      .leftJoin(
+        memberRoles,
+        and(eq(memberRoles.tenantId, memberships.tenantId), eq(memberRoles.userId, memberships.userId)),
+      )
+      .leftJoin(roles, and(eq(roles.tenantId, memberRoles.tenantId), eq(roles.id, memberRoles.roleId)))
+      .where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, userId)));
+    if (held.length === 0) return null;
+
+    const granted = new Set<string>();
+    const builtIns = held.map((r) => r.builtIn).filter((b): b is BuiltInRole => b !== null);
+    if (builtIns.length > 0) {
+      const catalogue = await this.catalogue();
+      for (const role of builtIns)
+        for (const key of builtInRolePermissions(role, catalogue)) granted.add(key);
+    }
+    const custom = held.filter((r) => r.roleId !== null && r.builtIn === null).map((r) => r.roleId as string);
+    if (custom.length > 0) {
+      const rows = await this.db
+        .select({ key: rolePermissions.permissionKey })
+        .from(rolePermissions)
+        .where(and(eq(rolePermissions.tenantId, tenantId), inArray(rolePermissions.roleId, custom)));
+      for (const row of rows) granted.add(row.key);
+    }
+    return { tenantId, permissions: granted, isOwner: builtIns.includes('owner') };
+  }
+
+  #store(key: string, entry: Entry): void {
+    this.#members.delete(key);
+    this.#members.set(key, entry);
+    if (this.#members.size > this.maxEntries)
+      this.#members.delete(this.#members.keys().next().value as string);
+  }
+}
