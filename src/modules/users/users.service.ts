@@ -4,7 +4,7 @@ import type { Clock } from '../../domain/clock.js';
 import { ConflictError, NotFoundError, UnauthenticatedError } from '../../domain/errors.js';
 import { assertAcceptablePassword } from '../../domain/password-policy.js';
 import type { UserPrincipal } from '../../domain/principal.js';
-import type { Db, Executor } from '../../platform/db.js';
+import type { Db, Executor, Tx } from '../../platform/db.js';
 import { decodeCursor, type Page, toPage } from '../../platform/pagination.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { SessionService } from '../auth/sessions.service.js';
@@ -23,8 +23,17 @@ export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
+/**
+ * Runs in the transaction that deletes a user, before the row goes; may refuse (throw). `self` when
+ * the user deletes their own account. Answers what to run after commit. The container sets it (the
+ * members module: 409 sole_owner, cache invalidation); the default does nothing.
+ */
+export type UserDeletionHook = (tx: Tx, userId: string, options: { self: boolean }) => Promise<() => void>;
+
 /** Users: the caller's own account, and platform administration by superusers. */
 export class UserService {
+  beforeDelete: UserDeletionHook = async () => () => {};
+
   constructor(
     private readonly db: Db,
     private readonly hasher: PasswordHasher,
@@ -103,10 +112,10 @@ export class UserService {
 
   /**
    * Deletes the caller's account and with it every session.
-   * @throws ConflictError last_superuser
+   * @throws ConflictError last_superuser, sole_owner (the only owner of a tenant)
    */
   async deleteMe(principal: UserPrincipal): Promise<void> {
-    await this.delete(principal.userId);
+    await this.delete(principal.userId, { self: true });
   }
 
   // --- platform administration (superusers) ---
@@ -156,16 +165,19 @@ export class UserService {
    * Deletes a user; sessions go with it (foreign keys cascade).
    * @throws NotFoundError · ConflictError last_superuser
    */
-  async delete(id: string): Promise<void> {
-    await this.db.transaction(async (tx) => {
+  async delete(id: string, options: { self: boolean } = { self: false }): Promise<void> {
+    const afterCommit = await this.db.transaction(async (tx) => {
       // Locked before the read, for the reason given in adminUpdate.
       await lockSuperusers(tx);
       const user = await this.get(id, tx);
       if (user.isSuperuser && user.isActive) await this.#assertNotLastSuperuser(tx);
+      const after = await this.beforeDelete(tx, id, options);
       await this.sessions.publishUserChange(tx, id);
       await repo.deleteUser(tx, id);
+      return after;
     });
     this.sessions.afterUserChange(id);
+    afterCommit();
   }
 
   /**
