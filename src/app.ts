@@ -6,7 +6,12 @@ import { type Container, type ContainerDeps, createContainer } from './container
 import { uuidv7 } from './domain/ids.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
 import { TokenPair } from './modules/auth/auth.schemas.js';
+import { authzRoutes } from './modules/authz/authz.routes.js';
+import { memberRoutes } from './modules/members/members.routes.js';
+import { permissionRoutes } from './modules/permissions/permissions.routes.js';
+import { roleRoutes } from './modules/roles/roles.routes.js';
 import { serviceRoutes } from './modules/service/service.routes.js';
+import { myTenantRoutes, tenantRoutes } from './modules/tenants/tenants.routes.js';
 import { adminUserRoutes, meRoutes } from './modules/users/users.routes.js';
 import { UserView } from './modules/users/users.schemas.js';
 import { registerAuthentication } from './platform/http/authenticate.js';
@@ -101,6 +106,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(meRoutes, { prefix: '/v1/users', container });
   await app.register(adminUserRoutes, { prefix: '/v1/users', container });
   // --- tenant modules: routes are registered here, below this line ---
+  await app.register(tenantRoutes, { prefix: '/v1/tenants', container });
+  await app.register(memberRoutes, { prefix: '/v1/tenants/:tenantId/members', container });
+  await app.register(myTenantRoutes, { prefix: '/v1/users', container });
+  await app.register(permissionRoutes, { prefix: '/v1/permissions', container });
+  await app.register(roleRoutes, { prefix: '/v1/tenants/:tenantId/roles', container });
+  await app.register(authzRoutes, { prefix: '/v1/authz', container });
 
   await app.ready();
   return app;

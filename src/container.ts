@@ -10,7 +10,12 @@ import { type Argon2Cost, OWASP_ARGON2, PasswordHasher } from './modules/auth/pa
 import { SessionCache } from './modules/auth/session-cache.js';
 import { SessionService } from './modules/auth/sessions.service.js';
 import { SIGNING_KEYS_CHANNEL, SigningKeyStore } from './modules/auth/signing-keys.js';
+import { AuthzService } from './modules/authz/authz.service.js';
 import { PermissionResolver } from './modules/authz/permission-resolver.js';
+import { MemberService } from './modules/members/members.service.js';
+import { PermissionService } from './modules/permissions/permissions.service.js';
+import { RoleService } from './modules/roles/roles.service.js';
+import { TenantService } from './modules/tenants/tenants.service.js';
 import { UserService } from './modules/users/users.service.js';
 import type { Database } from './platform/db.js';
 
@@ -62,6 +67,15 @@ export async function createContainer(deps: ContainerDeps) {
   };
 
   // --- tenant modules: services are created here, below this line ---
+  const members = new MemberService(db, permissions, clock);
+  const tenants = new TenantService(db, members, permissions, clock, {
+    allowTenantCreation: config.allowTenantCreation,
+  });
+  // Deleting an account must not leave a tenant without an owner (409 sole_owner on DELETE /me).
+  users.beforeDelete = (tx, userId, options) => members.beforeUserDeletion(tx, userId, options);
+  const permissionCatalogue = new PermissionService(db, permissions, clock);
+  const roles = new RoleService(db, permissions, permissionCatalogue, clock);
+  const authz = new AuthzService(permissions);
 
   // A failed reload (the database briefly away) keeps the keys already loaded; the next
   // notification or unknown kid tries again.
@@ -90,6 +104,11 @@ export async function createContainer(deps: ContainerDeps) {
     permissions,
     tenantAccess,
     // --- tenant modules: services are exposed here, below this line ---
+    tenants,
+    members,
+    permissionCatalogue,
+    roles,
+    authz,
     /** Stops listening for invalidations; the database itself belongs to the caller. */
     async close(): Promise<void> {
       await Promise.all(unsubscribe.map((stop) => stop().catch(() => {})));

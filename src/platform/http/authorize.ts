@@ -23,6 +23,17 @@ declare module 'fastify' {
     /** Set by the guard on tenant routes. */
     tenantAccess: TenantAccessView;
   }
+  interface FastifyInstance {
+    /** Every tenant route the guard protects, as registered: the authz matrix tests each one. */
+    tenantRoutes: TenantRoute[];
+  }
+}
+
+export interface TenantRoute {
+  method: string;
+  url: string;
+  permission: string;
+  self?: string;
 }
 
 export type TenantAccessResolver = (
@@ -37,6 +48,8 @@ export type TenantAccessResolver = (
  */
 export function registerAuthorization(app: FastifyInstance, resolve: TenantAccessResolver): void {
   app.decorateRequest('tenantAccess', null as unknown as TenantAccessView);
+  const registry: TenantRoute[] = [];
+  app.decorate('tenantRoutes', registry);
 
   const authorize = async (request: FastifyRequest) => {
     const params = request.params as Record<string, string>;
@@ -59,5 +72,10 @@ export function registerAuthorization(app: FastifyInstance, resolve: TenantAcces
     // 400 that reveals nothing), before the handler.
     const existing = route.preHandler ? [route.preHandler].flat() : [];
     route.preHandler = [authorize, ...existing] as typeof route.preHandler;
+    for (const method of [route.method].flat()) {
+      if (method === 'HEAD') continue;
+      const { permission, self } = route.config;
+      registry.push({ method, url: route.url, permission, ...(self ? { self } : {}) });
+    }
   });
 }
