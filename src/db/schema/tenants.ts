@@ -10,6 +10,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { uuidv7 } from '../../domain/ids.js';
 import { createdAt, id, updatedAt } from './columns.js';
 import { permissions } from './permissions.js';
 import { users } from './users.js';
@@ -82,14 +83,18 @@ export const memberships = pgTable(
   'memberships',
   {
     /** UUIDv7: members pages are keyset-paginated on it, newest first. */
-    id: id(),
+    id: uuid('id')
+      .notNull()
+      .$defaultFn(() => uuidv7()),
     tenantId: uuid('tenant_id').notNull(),
     userId: uuid('user_id').notNull(),
     createdAt: createdAt(),
   },
   (t) => [
+    // (tenant_id, id) is the key, and no index leads with id alone: a members page can only be read
+    // from this index, in order, so its cost does not depend on other tenants' rows.
+    primaryKey({ name: 'memberships_pkey', columns: [t.tenantId, t.id] }),
     unique('memberships_tenant_user_key').on(t.tenantId, t.userId),
-    index('memberships_tenant_id_idx').on(t.tenantId, t.id),
     index('memberships_user_id_idx').on(t.userId),
     foreignKey({
       name: 'memberships_tenant_id_fkey',

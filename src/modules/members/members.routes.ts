@@ -10,7 +10,9 @@ import type { Actor } from './members.service.js';
 /** The caller as the tenant guard resolved them for this request. */
 function actorOf(request: FastifyRequest): Actor {
   return {
-    userId: request.principal.userId,
+    // A key is never an owner (its access has isOwner false), so the owner checks refuse it before
+    // its id could matter; it only ever names the key, never a member.
+    userId: request.principal.type === 'user' ? request.principal.userId : request.principal.keyId,
     isSuperuser: request.principal.isSuperuser,
     access: request.tenantAccess,
   };

@@ -1,0 +1,68 @@
+/**
+ * A members page costs the same deep in a 1,000,000-member tenant as at its start (keyset on
+ * the (tenant_id, id) primary key, no OFFSET). Seeds a throwaway database on a PostgreSQL server with SQL
+ * (generate_series), then times MemberService.list at the first page and near the end.
+ * Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npx tsx bench/members-page-depth.ts`
+ * (MEMBERS to change the size). The database is dropped afterwards.
+ */
+import { performance } from 'node:perf_hooks';
+import { sql } from 'drizzle-orm';
+import postgres from 'postgres';
+import { systemClock } from '../src/domain/clock.js';
+import { PermissionResolver } from '../src/modules/authz/permission-resolver.js';
+import { MemberService } from '../src/modules/members/members.service.js';
+import { openDatabase, queryRows } from '../src/platform/db.js';
+import { migrate } from '../src/platform/migrate.js';
+import { encodeCursor } from '../src/platform/pagination.js';
+
+const serverUrl = process.env.DATABASE_URL;
+if (!serverUrl) throw new Error('Set DATABASE_URL to a PostgreSQL server');
+const MEMBERS = Number(process.env.MEMBERS ?? 1_000_000);
+const name = `tessera_bench_${process.pid}`;
+const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+await admin.unsafe(`create database ${name}`);
+const url = new URL(serverUrl);
+url.pathname = `/${name}`;
+const database = await openDatabase({ databaseUrl: url.toString() });
+
+try {
+  await migrate(database.db);
+  const { db } = database;
+  const seedStart = performance.now();
+  // Ids shaped like UUIDv7 (48-bit millisecond prefix, version 7): newer members sort higher.
+  const v7 = (n: string) =>
+    sql.raw(`(lpad(to_hex(1700000000000 + ${n}), 12, '0') || '7' || substr(md5(${n}::text), 1, 3) || '8' ||
+      substr(md5(${n}::text), 4, 15))::uuid`);
+  await db.execute(
+    sql`insert into tenants (id, name, slug) values ('01900000-0000-7000-8000-000000000001', 'Big', 'big')`,
+  );
+  await db.execute(sql`
+    insert into users (id, email, password_hash)
+    select ${v7('n')}, 'member' || n || '@example.test', 'not-a-hash' from generate_series(1, ${MEMBERS}) n`);
+  await db.execute(sql`
+    insert into memberships (id, tenant_id, user_id)
+    select ${v7('n')}, '01900000-0000-7000-8000-000000000001', ${v7('n')} from generate_series(1, ${MEMBERS}) n`);
+  await db.execute(sql`analyze`);
+  console.log(`seeded ${MEMBERS} members in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
+
+  const members = new MemberService(db, new PermissionResolver(db), systemClock);
+  const tenantId = '01900000-0000-7000-8000-000000000001';
+  // The cursor of the member 20 rows before the oldest: the last page of the list.
+  const [deep] = await queryRows<{ id: string }>(
+    db,
+    sql`select id from memberships order by id asc offset 20 limit 1`,
+  );
+  const time = async (label: string, cursor: string | undefined) => {
+    for (let i = 0; i < 20; i++) await members.list(tenantId, { limit: 20, cursor });
+    const runs = 200;
+    const start = performance.now();
+    for (let i = 0; i < runs; i++) await members.list(tenantId, { limit: 20, cursor });
+    console.log(`${label.padEnd(34)} ${((performance.now() - start) / runs).toFixed(2)} ms/page`);
+  };
+  await time('first page (20 newest)', undefined);
+  await time(`page at row ${MEMBERS - 20}`, encodeCursor(deep!.id));
+} finally {
+  await database.close();
+  await admin.unsafe(`drop database if exists ${name} with (force)`);
+  await admin.end();
+}
