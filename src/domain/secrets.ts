@@ -2,6 +2,7 @@ import {
   createCipheriv,
   createDecipheriv,
   createHash,
+  createHmac,
   hkdfSync,
   randomBytes,
   timingSafeEqual,
@@ -61,5 +62,23 @@ export class SecretBox {
     return Buffer.concat([decipher.update(Buffer.from(data, 'base64url')), decipher.final()]).toString(
       'utf8',
     );
+  }
+}
+
+/**
+ * A keyed hash (HMAC-SHA-256) for secrets looked up by their hash (API keys). The key is derived
+ * from SECRET_KEY with HKDF for this purpose only, so a database dump without SECRET_KEY does not
+ * even allow testing a guessed key offline.
+ */
+export class SecretHasher {
+  readonly #key: Buffer;
+
+  constructor(secretKey: string, purpose: string) {
+    this.#key = Buffer.from(hkdfSync('sha256', secretKey, 'tessera', `tessera:hmac:${purpose}`, 32));
+  }
+
+  /** base64url of HMAC-SHA-256(key, value). */
+  hash(value: string): string {
+    return createHmac('sha256', this.#key).update(value).digest('base64url');
   }
 }

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Container } from '../../container.js';
+import { userOf } from '../../domain/principal.js';
 import { clientInfo } from '../../platform/http/client-info.js';
 import { EmptyBody, problems } from '../../platform/http/schemas.js';
 import { toUserView } from '../users/users.schemas.js';
@@ -17,7 +18,7 @@ import {
 } from './auth.schemas.js';
 
 export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = async (app, { container }) => {
-  const { auth, sessions, users } = container;
+  const { auth, sessions, users, apiKeys } = container;
   const tags = ['auth'];
 
   app.post(
@@ -110,7 +111,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
       },
     },
     async (request, reply) => {
-      await sessions.revoke(request.principal.sessionId, 'logout');
+      await sessions.revoke(userOf(request.principal).sessionId, 'logout');
       return reply.code(204).send(null);
     },
   );
@@ -126,7 +127,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
       },
     },
     async (request) => {
-      const rows = await sessions.list(request.principal.userId);
+      const principal = userOf(request.principal);
+      const rows = await sessions.list(principal.userId);
       return {
         data: rows.map((s) => ({
           id: s.id,
@@ -135,7 +137,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
           expiresAt: s.expiresAt.toISOString(),
           ip: s.ip,
           userAgent: s.userAgent,
-          current: s.id === request.principal.sessionId,
+          current: s.id === principal.sessionId,
         })),
       };
     },
@@ -154,7 +156,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
       },
     },
     async (request, reply) => {
-      await sessions.revokeOwn(request.principal.userId, request.params.id);
+      await sessions.revokeOwn(userOf(request.principal).userId, request.params.id);
       return reply.code(204).send(null);
     },
   );
@@ -162,6 +164,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
   app.get(
     '/principal',
     {
+      config: { apiKey: true },
       schema: {
         tags,
         summary: 'Who is calling',
@@ -169,9 +172,17 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
         response: { 200: PrincipalView, ...problems(401) },
       },
     },
-    async (request) => ({
-      type: 'user' as const,
-      user: toUserView(await users.get(request.principal.userId)),
-    }),
+    async (request) => {
+      const { principal } = request;
+      if (principal.type === 'api_key') {
+        return {
+          type: 'api_key' as const,
+          apiKey: await apiKeys.get(principal.tenantId, principal.keyId),
+          tenantId: principal.tenantId,
+          permissions: [...principal.permissions].sort(),
+        };
+      }
+      return { type: 'user' as const, user: toUserView(await users.get(principal.userId)) };
+    },
   );
 };

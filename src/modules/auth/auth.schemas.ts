@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import { Email, NewPassword, Password, Timestamp, Uuid } from '../../platform/http/schemas.js';
+import { ApiKeyView } from '../api-keys/api-keys.schemas.js';
 
 export const TokenPair = Type.Object(
   {
@@ -80,7 +81,15 @@ export const SessionView = Type.Object({
 
 export const SessionParams = Type.Object({ id: Uuid }, { additionalProperties: false });
 
-export const PrincipalView = Type.Object({
-  type: Type.Literal('user'),
-  user: Type.Ref('User'),
-});
+export const PrincipalView = Type.Union([
+  Type.Object({
+    type: Type.Literal('user'),
+    user: Type.Ref('User'),
+  }),
+  Type.Object({
+    type: Type.Literal('api_key'),
+    apiKey: ApiKeyView,
+    tenantId: Uuid,
+    permissions: Type.Array(Type.String(), { description: 'What the key holds in its tenant, sorted' }),
+  }),
+]);

@@ -1,8 +1,8 @@
 import type { UserRow } from '../../db/schema/index.js';
 import { ForbiddenError, UnauthenticatedError, ValidationError } from '../../domain/errors.js';
-import type { Db } from '../../platform/db.js';
+import type { Db, Tx } from '../../platform/db.js';
 import { toUserView, type UserView } from '../users/users.schemas.js';
-import type { UserService } from '../users/users.service.js';
+import { normalizeEmail, type UserService } from '../users/users.service.js';
 import type { AccessTokens } from './access-tokens.js';
 import type { PasswordHasher } from './passwords.js';
 import type { ClientInfo, SessionService } from './sessions.service.js';
@@ -25,12 +25,44 @@ export const noTenants: TenantScopeResolver = async () => {
   throw new ForbiddenError('forbidden', 'You are not a member of this tenant');
 };
 
+/**
+ * Sign-up with an invitation token; the container sets it from the invitations module. The default
+ * knows no invitation.
+ */
+export interface InvitationSignup {
+  /** The email of the live invitation `token` belongs to. */
+  peek(token: string): Promise<{ email: string } | undefined>;
+  /** In the sign-up transaction: accepts the invitation for the new user; answers what to run after commit. */
+  acceptForNewUser(tx: Tx, token: string, user: UserRow): Promise<() => void>;
+}
+
+export const noInvitations: InvitationSignup = {
+  peek: async () => undefined,
+  acceptForNewUser: async () => {
+    throw invalidInvitation();
+  },
+};
+
+/** Runs in the sign-up transaction of an account made without an invitation (the verification mail). */
+export type RegistrationHook = (tx: Tx, user: UserRow) => Promise<void>;
+
+const invalidInvitation = () =>
+  new ValidationError(
+    'The invitation is invalid or has expired',
+    [{ path: '/invitationToken', message: 'is not a valid invitation' }],
+    'invitation.invalid',
+  );
+
 const invalidCredentials = () =>
   new UnauthenticatedError('invalid_credentials', 'The email or password is wrong');
 
 /** Sign-up, sign-in and token refresh. */
 export class AuthService {
   tenantScope: TenantScopeResolver = noTenants;
+  invitations: InvitationSignup = noInvitations;
+  onRegistered: RegistrationHook = async () => {};
+  /** Runs after a sign-up commits (wakes the mail sender). */
+  afterRegistered: () => void = () => {};
 
   constructor(
     private readonly db: Db,
@@ -42,28 +74,40 @@ export class AuthService {
   ) {}
 
   /**
-   * Creates an account and signs it in. An invitation token would let a user sign up while sign-up
-   * is closed; until invitations exist no token is valid.
+   * Creates an account and signs it in. With a live invitation token sign-up is open even when
+   * ALLOW_SIGNUP=false: the account takes the invitation's email (which must be the one given),
+   * verified, and joins the tenant in the same transaction. Without one, a verification mail goes out.
    * @throws ForbiddenError signup_disabled · ConflictError conflict ·
-   *   ValidationError password.too_common, invitation.invalid
+   *   ValidationError password.too_common, invitation.invalid, invitation.email_mismatch
    */
   async register(
     input: { email: string; password: string; name?: string; invitationToken?: string },
     client: ClientInfo,
   ): Promise<TokenPair> {
-    if (!this.options.allowSignup) throw new ForbiddenError('signup_disabled', 'Sign-up is disabled');
-    if (input.invitationToken !== undefined) {
+    const token = input.invitationToken;
+    const invitation = token === undefined ? undefined : await this.invitations.peek(token);
+    if (!this.options.allowSignup && !invitation)
+      throw new ForbiddenError('signup_disabled', 'Sign-up is disabled');
+    if (token !== undefined && !invitation) throw invalidInvitation();
+    if (invitation && normalizeEmail(input.email) !== invitation.email) {
       throw new ValidationError(
-        'The invitation is invalid or has expired',
-        [{ path: '/invitationToken', message: 'is not a valid invitation' }],
-        'invitation.invalid',
+        'The email is not the address the invitation was sent to',
+        [{ path: '/email', message: 'is not the invited address' }],
+        'invitation.email_mismatch',
       );
     }
-    return this.db.transaction(async (tx) => {
-      const user = await this.users.create(tx, input);
+    let afterCommit = () => {};
+    const pair = await this.db.transaction(async (tx) => {
+      const user = await this.users.create(tx, { ...input, emailVerified: invitation !== undefined });
+      if (token !== undefined && invitation)
+        afterCommit = await this.invitations.acceptForNewUser(tx, token, user);
+      else await this.onRegistered(tx, user);
       const { session, refreshToken } = await this.sessions.start(tx, user.id, client);
       return this.#pair(user, session.id, refreshToken);
     });
+    afterCommit();
+    this.afterRegistered();
+    return pair;
   }
 
   /**

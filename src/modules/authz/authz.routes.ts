@@ -14,6 +14,8 @@ export const authzRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = 
   app.post(
     '/check',
     {
+      // Any principal: an API key too (it answers for its own permissions only).
+      config: { apiKey: true },
       schema: {
         tags,
         summary: 'Check a permission',
@@ -29,6 +31,8 @@ export const authzRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = 
   app.post(
     '/check-batch',
     {
+      // Any principal: an API key too (it answers for its own permissions only).
+      config: { apiKey: true },
       schema: {
         tags,
         summary: 'Check several permissions',

@@ -43,8 +43,14 @@ export class AuthzService {
   async #decide(principal: Principal, check: Check, where: string): Promise<boolean> {
     const { tenantId, permission } = check;
     switch (principal.type) {
-      // API keys (a later issue) check themselves only: a `userId` is refused (403) and the answer is
-      // the key's own permissions in its one tenant (404 for any other tenant). Add the case here.
+      // An API key checks itself only: a `userId` is refused (403), and the answer is the key's own
+      // permissions in its one tenant (404 for any other tenant, as on tenant routes).
+      case 'api_key': {
+        if (tenantId !== principal.tenantId) throw new NotFoundError(`${where}Tenant not found`);
+        if (check.userId !== undefined)
+          throw new ForbiddenError('forbidden', `${where}An API key can only check itself`);
+        return principal.permissions.has(permission);
+      }
       case 'user': {
         const subject = check.userId ?? principal.userId;
         const own = await this.resolver.forMember(tenantId, principal.userId);

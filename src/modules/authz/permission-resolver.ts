@@ -44,6 +44,7 @@ export class PermissionResolver {
   readonly #members = new Map<string, Entry>();
   #catalogue: Promise<string[]> | undefined;
   #generation = 0;
+  readonly #observers: Array<(change: PermissionChange) => void> = [];
 
   constructor(
     private readonly db: Db,
@@ -96,6 +97,15 @@ export class PermissionResolver {
     await notify(tx, PERMISSIONS_CHANNEL, change);
   }
 
+  /**
+   * Another cache that follows permission changes (API keys: a deleted tenant takes its keys, a
+   * catalogue change their permissions) is told of each change applied here, from a notification
+   * or locally after commit; a reset (listener reconnect) arrives as `catalogue`.
+   */
+  observe(observer: (change: PermissionChange) => void): void {
+    this.#observers.push(observer);
+  }
+
   /** Drops what this instance cached for a change; call after the transaction has committed. */
   apply(change: PermissionChange): void {
     this.#generation++;
@@ -108,12 +118,14 @@ export class PermissionResolver {
     else if (kind === 'tenant' && tenantId) {
       for (const key of this.#members.keys()) if (key.startsWith(`${tenantId}:`)) this.#members.delete(key);
     }
+    for (const observer of this.#observers) observer(change);
   }
 
   clear(): void {
     this.#generation++;
     this.#catalogue = undefined;
     this.#members.clear();
+    for (const observer of this.#observers) observer('catalogue');
   }
 
   async #load(tenantId: string, userId: string): Promise<TenantAccess | null> {

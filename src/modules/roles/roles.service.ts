@@ -172,10 +172,12 @@ export class RoleService {
   }
 
   /**
-   * What the caller holds in the tenant. Superusers hold everything. (API keys, when they come, hold
-   * their own permissions: add the case here.)
+   * What the caller holds in the tenant. Superusers hold everything; an API key its own permissions
+   * (in its own tenant: the guard lets it nowhere else).
    */
   async #held(tx: Executor, principal: Principal, tenantId: string): Promise<ReadonlySet<string>> {
+    if (principal.type === 'api_key')
+      return principal.tenantId === tenantId ? principal.permissions : new Set<string>();
     const catalogue = await this.catalogue.keys(tx);
     if (principal.isSuperuser) return new Set(catalogue);
     const held = await repo.memberRolesOf(tx, tenantId, principal.userId);

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Container } from '../../container.js';
+import { userOf } from '../../domain/principal.js';
 import { ListQuery, PageOf, problems } from '../../platform/http/schemas.js';
 import { CreateTenant, MyTenantView, TenantParams, TenantView, UpdateTenant } from './tenants.schemas.js';
 
@@ -24,7 +25,8 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ container: Container }> =
         response: { 201: TenantView, ...problems(400, 401, 403, 409) },
       },
     },
-    async (request, reply) => reply.code(201).send(await tenants.create(request.principal, request.body)),
+    async (request, reply) =>
+      reply.code(201).send(await tenants.create(userOf(request.principal), request.body)),
   );
 
   app.get(
@@ -39,7 +41,7 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ container: Container }> =
         response: { 200: PageOf(TenantView), ...problems(400, 401) },
       },
     },
-    async (request) => tenants.list(request.principal, request.query),
+    async (request) => tenants.list(userOf(request.principal), request.query),
   );
 
   app.get(
@@ -111,6 +113,6 @@ export const myTenantRoutes: FastifyPluginAsyncTypebox<{ container: Container }>
         response: { 200: PageOf(MyTenantView), ...problems(400, 401) },
       },
     },
-    async (request) => tenants.listMine(request.principal, request.query),
+    async (request) => tenants.listMine(userOf(request.principal), request.query),
   );
 };

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Container } from '../../container.js';
+import { userOf } from '../../domain/principal.js';
 import { ListQuery, PageOf, problems } from '../../platform/http/schemas.js';
 import {
   ChangePassword,
@@ -27,7 +28,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = asy
         response: { 200: UserView, ...problems(401) },
       },
     },
-    async (request) => toUserView(await users.get(request.principal.userId)),
+    async (request) => toUserView(await users.get(userOf(request.principal).userId)),
   );
 
   app.patch(
@@ -41,7 +42,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = asy
         response: { 200: UserView, ...problems(400, 401) },
       },
     },
-    async (request) => users.updateMe(request.principal, request.body),
+    async (request) => users.updateMe(userOf(request.principal), request.body),
   );
 
   app.post(
@@ -56,7 +57,11 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = asy
       },
     },
     async (request, reply) => {
-      await users.changePassword(request.principal, request.body.currentPassword, request.body.newPassword);
+      await users.changePassword(
+        userOf(request.principal),
+        request.body.currentPassword,
+        request.body.newPassword,
+      );
       return reply.code(204).send(null);
     },
   );
@@ -73,7 +78,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = asy
       },
     },
     async (request, reply) => {
-      await users.deleteMe(request.principal);
+      await users.deleteMe(userOf(request.principal));
       return reply.code(204).send(null);
     },
   );

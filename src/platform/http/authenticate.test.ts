@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestApp, type TestApp } from '../../../test/app.js';
 import { createSignedInUser, createSuperuser } from '../../../test/factories.js';
-import type { Principal } from '../../domain/principal.js';
+import type { Principal, UserPrincipal } from '../../domain/principal.js';
 import { registerAuthentication } from './authenticate.js';
 import { sendProblem, toProblem } from './errors.js';
 
@@ -24,7 +24,7 @@ describe('registerAuthentication on a bare app', () => {
       schemas[`${route.method} ${route.url}`] = route.schema;
     });
     const order: string[] = [];
-    app.get('/v1/private', async (request) => ({ user: request.principal.userId }));
+    app.get('/v1/private', async (request) => ({ user: (request.principal as UserPrincipal).userId }));
     app.get('/v1/public', { config: { public: true } }, async (request) => ({
       principal: request.principal,
     }));
@@ -33,7 +33,7 @@ describe('registerAuthentication on a bare app', () => {
       '/v1/with-hook',
       {
         onRequest: async (request) => {
-          order.push(`route hook saw ${request.principal?.userId}`);
+          order.push(`route hook saw ${(request.principal as UserPrincipal | undefined)?.userId}`);
         },
       },
       async () => order,

@@ -12,22 +12,34 @@ declare module 'fastify' {
     public?: boolean;
     /** Platform administration: superusers only. */
     superuser?: boolean;
+    /**
+     * Accepts API keys. Tenant routes (`:tenantId`) always do, and the tenant guard keeps a key in
+     * its own tenant; every other route refuses keys (403) unless it opts in here.
+     */
+    apiKey?: boolean;
   }
 }
 
-export type PrincipalResolver = (authorization: string | undefined) => Promise<Principal | undefined>;
+export type PrincipalResolver = (
+  authorization: string | undefined,
+  apiKey?: string | string[] | undefined,
+) => Promise<Principal | undefined>;
 
-const BEARER_SECURITY = [{ bearerAuth: [] }];
+const BEARER_SECURITY: Array<Record<string, string[]>> = [{ bearerAuth: [] }];
+const KEY_SECURITY: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { apiKey: [] }];
 
 /**
  * Fails closed: every /v1 route requires a principal unless it declares `config.public`, and the
  * OpenAPI document states each route's security from the same decision.
  */
 export function registerAuthentication(app: FastifyInstance, resolve: PrincipalResolver): void {
-  app.decorateRequest('principal', null as unknown as Principal);
+  app.decorateRequest<Principal>('principal', null as unknown as Principal);
 
   const authenticate = async (request: FastifyRequest) => {
-    const principal = await resolve(request.headers.authorization);
+    const apiKey = request.headers['x-api-key'];
+    const principal = await (apiKey === undefined
+      ? resolve(request.headers.authorization)
+      : resolve(request.headers.authorization, apiKey));
     if (!principal) throw new UnauthenticatedError('unauthenticated', 'Authentication is required');
     request.principal = principal;
   };
@@ -36,11 +48,23 @@ export function registerAuthentication(app: FastifyInstance, resolve: PrincipalR
     if (!request.principal.isSuperuser) throw new ForbiddenError('forbidden', 'Superuser only');
   };
 
+  // Fails closed for keys too: a key reaches only tenant routes (where the guard holds it to its
+  // own tenant) and routes that opt in; platform and user routes answer 403.
+  const refuseApiKeys = async (request: FastifyRequest) => {
+    if (request.principal.type === 'api_key')
+      throw new ForbiddenError('forbidden', 'API keys cannot use this route');
+  };
+
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith('/v1/') || route.config?.public) return;
-    const hooks = [authenticate, ...(route.config?.superuser ? [requireSuperuser] : [])];
+    const acceptsKeys = route.url.includes(':tenantId') || route.config?.apiKey === true;
+    const hooks = [
+      authenticate,
+      ...(acceptsKeys ? [] : [refuseApiKeys]),
+      ...(route.config?.superuser ? [requireSuperuser] : []),
+    ];
     const existing = route.onRequest ? [route.onRequest].flat() : [];
     route.onRequest = [...hooks, ...existing] as typeof route.onRequest;
-    route.schema = { ...route.schema, security: BEARER_SECURITY };
+    route.schema = { ...route.schema, security: acceptsKeys ? KEY_SECURITY : BEARER_SECURITY };
   });
 }

@@ -11,7 +11,7 @@ const ME = '01900000-0000-7000-8000-0000000000aa';
 function guarded(access: TenantAccessView | null): FastifyInstance {
   const app = Fastify();
   app.setErrorHandler((error, request, reply) => sendProblem(reply, toProblem(error, request), error));
-  app.decorateRequest('principal', null as unknown as Principal);
+  app.decorateRequest<Principal>('principal', null as unknown as Principal);
   app.addHook('onRequest', async (request) => {
     request.principal = { type: 'user', userId: ME, sessionId: 's', isSuperuser: false };
   });

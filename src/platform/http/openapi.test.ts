@@ -100,6 +100,14 @@ describe('OpenAPI document', () => {
     }
   });
 
+  const KEY_ROUTES = new Set([
+    'GET /v1/auth/principal',
+    'POST /v1/authz/check',
+    'POST /v1/authz/check-batch',
+    'GET /v1/permissions/',
+    'GET /v1/permissions/{key}',
+  ]);
+
   it('states security exactly where the route demands credentials', async () => {
     const v1 = operations.filter((o) => o.path.startsWith('/v1/'));
     expect(v1.length).toBeGreaterThan(5);
@@ -111,7 +119,11 @@ describe('OpenAPI document', () => {
       const response = await t.app.inject({ method: method as 'GET', url });
       const refused = response.statusCode === 401 && response.json().code === 'unauthenticated';
       if (operation.security?.length) {
-        expect(operation.security, `${method} ${path}`).toEqual([{ bearerAuth: [] }]);
+        // API keys are accepted on tenant routes and on the few routes that opt in; nowhere else.
+        const acceptsKeys = path.includes('{tenantId}') || KEY_ROUTES.has(`${method} ${path}`);
+        expect(operation.security, `${method} ${path}`).toEqual(
+          acceptsKeys ? [{ bearerAuth: [] }, { apiKey: [] }] : [{ bearerAuth: [] }],
+        );
         expect(refused, `${method} ${path} without credentials answered ${response.statusCode}`).toBe(true);
       } else {
         expect(refused, `${method} ${path} is documented public but asked for credentials`).toBe(false);

@@ -1,0 +1,164 @@
+import { and, eq, isNull, lt, or } from 'drizzle-orm';
+import { apiKeyPermissions, apiKeys } from '../../db/schema/index.js';
+import type { Database, Db, Executor } from '../../platform/db.js';
+import { notify } from '../../platform/db.js';
+import type { PermissionChange } from '../authz/permission-resolver.js';
+
+export const API_KEYS_CHANNEL = 'tessera_api_keys';
+
+/** What authentication needs to know about a key, found by the HMAC of its secret. */
+export interface ApiKeyState {
+  id: string;
+  tenantId: string;
+  /** The stored HMAC, compared in constant time with the presented one. */
+  keyHash: string;
+  permissions: ReadonlySet<string>;
+  expiresAt: number | null;
+  /** Revoked keys are kept (so the next lookup is answered from memory too), never accepted. */
+  revoked: boolean;
+  /** When this instance last wrote (or read) `last_used_at`, in ms. */
+  lastUsedAt: number | null;
+}
+
+interface Entry {
+  state: ApiKeyState;
+  loadedAt: number;
+}
+
+/** How often `last_used_at` is written per key: at most once a minute, not per request. */
+export const LAST_USED_RESOLUTION_MS = 60_000;
+
+/**
+ * Key lookups by hash, kept in memory so an API-key request costs no query once its key is cached.
+ * A revoke or rotate publishes `key:<id>` on API_KEYS_CHANNEL inside its transaction, so every
+ * instance drops the entry when it commits, and `apply` drops this instance's entry at once after
+ * the commit. A deleted tenant or a catalogue change (the PermissionResolver passes its changes on
+ * to `applyPermissionChange`) drops the entries it affects. Entries age out after `maxAgeMs` as a
+ * backstop, and everything is dropped when a listener (re)connects, since notifications may have
+ * been missed meanwhile.
+ */
+export class ApiKeyCache {
+  readonly #byHash = new Map<string, Entry>();
+  readonly #hashById = new Map<string, string>();
+  #generation = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly maxEntries = 100_000,
+    private readonly maxAgeMs = 60_000,
+  ) {}
+
+  subscribe(database: Database): Promise<() => Promise<void>> {
+    return database.listen(
+      API_KEYS_CHANNEL,
+      (payload) => this.apply(payload),
+      () => this.clear(),
+    );
+  }
+
+  /** The key with this hash, or undefined when there is none. */
+  async get(keyHash: string): Promise<ApiKeyState | undefined> {
+    const now = Date.now();
+    const cached = this.#byHash.get(keyHash);
+    if (cached && now - cached.loadedAt < this.maxAgeMs) return cached.state;
+    const generation = this.#generation;
+    const state = await this.#load(keyHash);
+    if (state && generation === this.#generation) this.#store(keyHash, { state, loadedAt: now });
+    return state;
+  }
+
+  /**
+   * Records a use: writes `last_used_at` when this instance has not seen it written in the last
+   * minute. The UPDATE's own condition keeps other instances from writing it more often too.
+   */
+  async touch(state: ApiKeyState, now: Date): Promise<void> {
+    const at = now.getTime();
+    if (state.lastUsedAt !== null && at - state.lastUsedAt < LAST_USED_RESOLUTION_MS) return;
+    state.lastUsedAt = at;
+    const threshold = new Date(at - LAST_USED_RESOLUTION_MS);
+    await this.db
+      .update(apiKeys)
+      .set({ lastUsedAt: now })
+      .where(
+        and(eq(apiKeys.id, state.id), or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, threshold))),
+      );
+  }
+
+  /** Publishes a change to a key inside the caller's transaction; heard by every instance on commit. */
+  async publish(tx: Executor, keyId: string): Promise<void> {
+    await notify(tx, API_KEYS_CHANNEL, `key:${keyId}`);
+  }
+
+  /** Handles `key:<id>`; call after the transaction has committed, as well as on notification. */
+  apply(payload: string): void {
+    const [kind, id] = payload.split(':');
+    if (kind !== 'key' || !id) return;
+    this.#generation++;
+    const hash = this.#hashById.get(id);
+    if (hash !== undefined) this.#drop(hash);
+  }
+
+  /** A deleted tenant takes its keys; a catalogue change may take permissions from keys. */
+  applyPermissionChange(change: PermissionChange): void {
+    if (change === 'catalogue') {
+      this.clear();
+      return;
+    }
+    const [kind, tenantId] = change.split(':');
+    if (kind !== 'tenant' || !tenantId) return;
+    this.#generation++;
+    for (const [hash, entry] of this.#byHash) if (entry.state.tenantId === tenantId) this.#drop(hash);
+  }
+
+  clear(): void {
+    this.#generation++;
+    this.#byHash.clear();
+    this.#hashById.clear();
+  }
+
+  async #load(keyHash: string): Promise<ApiKeyState | undefined> {
+    const rows = await this.db
+      .select({
+        id: apiKeys.id,
+        tenantId: apiKeys.tenantId,
+        keyHash: apiKeys.keyHash,
+        expiresAt: apiKeys.expiresAt,
+        revokedAt: apiKeys.revokedAt,
+        lastUsedAt: apiKeys.lastUsedAt,
+        permission: apiKeyPermissions.permissionKey,
+      })
+      .from(apiKeys)
+      .leftJoin(
+        apiKeyPermissions,
+        and(eq(apiKeyPermissions.tenantId, apiKeys.tenantId), eq(apiKeyPermissions.apiKeyId, apiKeys.id)),
+      )
+      .where(eq(apiKeys.keyHash, keyHash));
+    const [first] = rows;
+    if (!first) return undefined;
+    return {
+      id: first.id,
+      tenantId: first.tenantId,
+      keyHash: first.keyHash,
+      permissions: new Set(rows.map((r) => r.permission).filter((p): p is string => p !== null)),
+      expiresAt: first.expiresAt?.getTime() ?? null,
+      revoked: first.revokedAt !== null,
+      lastUsedAt: first.lastUsedAt?.getTime() ?? null,
+    };
+  }
+
+  #drop(hash: string): void {
+    const entry = this.#byHash.get(hash);
+    this.#byHash.delete(hash);
+    if (entry) this.#hashById.delete(entry.state.id);
+  }
+
+  #store(hash: string, entry: Entry): void {
+    const previous = this.#hashById.get(entry.state.id);
+    if (previous !== undefined && previous !== hash) this.#drop(previous);
+    this.#byHash.delete(hash);
+    this.#byHash.set(hash, entry);
+    this.#hashById.set(entry.state.id, hash);
+    // Maps iterate in insertion order, so the first key is the least recently loaded.
+    if (this.#byHash.size > this.maxEntries) this.#drop(this.#byHash.keys().next().value as string);
+  }
+}
