@@ -4,9 +4,16 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { type Container, type ContainerDeps, createContainer } from './container.js';
 import { uuidv7 } from './domain/ids.js';
+import { apiKeyRoutes } from './modules/api-keys/api-keys.routes.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
 import { TokenPair } from './modules/auth/auth.schemas.js';
+import { emailFlowRoutes } from './modules/auth/email-flows.routes.js';
 import { authzRoutes } from './modules/authz/authz.routes.js';
+import {
+  acceptInvitationRoutes,
+  invitationRoutes,
+  myInvitationRoutes,
+} from './modules/invitations/invitations.routes.js';
 import { memberRoutes } from './modules/members/members.routes.js';
 import { permissionRoutes } from './modules/permissions/permissions.routes.js';
 import { roleRoutes } from './modules/roles/roles.routes.js';
@@ -86,7 +93,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   registerSecurityHeaders(app, { https });
   const metrics = registerMetrics(app);
-  registerAuthentication(app, (authorization) => container.authenticator.authenticate(authorization));
+  registerAuthentication(app, (authorization, apiKey) =>
+    container.authenticator.authenticate(authorization, apiKey),
+  );
   registerAuthorization(app, container.tenantAccess);
   if (config.corsOrigins.length > 0) {
     await app.register(cors, {
@@ -112,7 +121,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(permissionRoutes, { prefix: '/v1/permissions', container });
   await app.register(roleRoutes, { prefix: '/v1/tenants/:tenantId/roles', container });
   await app.register(authzRoutes, { prefix: '/v1/authz', container });
+  await app.register(emailFlowRoutes, { prefix: '/v1/auth', container });
+  await app.register(invitationRoutes, { prefix: '/v1/tenants/:tenantId/invitations', container });
+  await app.register(acceptInvitationRoutes, { prefix: '/v1/invitations', container });
+  await app.register(myInvitationRoutes, { prefix: '/v1/users', container });
+  await app.register(apiKeyRoutes, { prefix: '/v1/tenants/:tenantId/api-keys', container });
 
   await app.ready();
+  // The mail sender runs while the app does; container.close() (onClose) stops it.
+  container.mailSender.start(app.log);
   return app;
 }

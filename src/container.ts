@@ -2,16 +2,22 @@ import type { Config } from './config.js';
 import { type Clock, systemClock } from './domain/clock.js';
 import { ForbiddenError } from './domain/errors.js';
 import type { Principal } from './domain/principal.js';
-import { SecretBox } from './domain/secrets.js';
+import { SecretBox, SecretHasher } from './domain/secrets.js';
+import { ApiKeyCache } from './modules/api-keys/api-key-cache.js';
+import { ApiKeyService } from './modules/api-keys/api-keys.service.js';
 import { AccessTokens } from './modules/auth/access-tokens.js';
 import { AuthService } from './modules/auth/auth.service.js';
 import { Authenticator } from './modules/auth/authenticator.js';
+import { EmailFlowService } from './modules/auth/email-flows.service.js';
 import { type Argon2Cost, OWASP_ARGON2, PasswordHasher } from './modules/auth/passwords.js';
 import { SessionCache } from './modules/auth/session-cache.js';
 import { SessionService } from './modules/auth/sessions.service.js';
 import { SIGNING_KEYS_CHANNEL, SigningKeyStore } from './modules/auth/signing-keys.js';
 import { AuthzService } from './modules/authz/authz.service.js';
 import { PermissionResolver } from './modules/authz/permission-resolver.js';
+import { InvitationService } from './modules/invitations/invitations.service.js';
+import { MailOutbox } from './modules/mail/mail.outbox.js';
+import { MailSender } from './modules/mail/mail.sender.js';
 import { MemberService } from './modules/members/members.service.js';
 import { PermissionService } from './modules/permissions/permissions.service.js';
 import { RoleService } from './modules/roles/roles.service.js';
@@ -52,13 +58,32 @@ export async function createContainer(deps: ContainerDeps) {
     allowSignup: config.allowSignup,
     accessTokenTtl: config.accessTokenTtl,
   });
-  const authenticator = new Authenticator(tokens, sessionCache);
   const permissions = new PermissionResolver(db);
-  /** The caller's access in a tenant, or null when it may not know the tenant exists. */
-  const tenantAccess = (principal: Principal, tenantId: string) =>
-    principal.isSuperuser
+  // API keys are wired here, ahead of the tenant modules, because authentication needs them.
+  const apiKeyCache = new ApiKeyCache(db);
+  permissions.observe((change) => apiKeyCache.applyPermissionChange(change));
+  const permissionCatalogue = new PermissionService(db, permissions, clock);
+  const apiKeys = new ApiKeyService(
+    db,
+    apiKeyCache,
+    new SecretHasher(config.secretKey, 'api-keys'),
+    permissionCatalogue,
+    clock,
+  );
+  const authenticator = new Authenticator(tokens, sessionCache, (secret) => apiKeys.authenticate(secret));
+  /**
+   * The caller's access in a tenant, or null when it may not know the tenant exists. An API key
+   * holds its own permissions in its own tenant and nothing anywhere else (404, as for an outsider).
+   */
+  const tenantAccess = async (principal: Principal, tenantId: string) => {
+    if (principal.type === 'api_key')
+      return principal.tenantId === tenantId
+        ? { tenantId, permissions: principal.permissions, isOwner: false }
+        : null;
+    return principal.isSuperuser
       ? permissions.forSuperuser(tenantId)
       : permissions.forMember(tenantId, principal.userId);
+  };
   // A tenant-scoped token carries the member's permissions at the time it is issued.
   auth.tenantScope = async (userId, tenantId) => {
     const access = await permissions.forMember(tenantId, userId);
@@ -73,9 +98,26 @@ export async function createContainer(deps: ContainerDeps) {
   });
   // Deleting an account must not leave a tenant without an owner (409 sole_owner on DELETE /me).
   users.beforeDelete = (tx, userId, options) => members.beforeUserDeletion(tx, userId, options);
-  const permissionCatalogue = new PermissionService(db, permissions, clock);
   const roles = new RoleService(db, permissions, permissionCatalogue, clock);
   const authz = new AuthzService(permissions);
+  // Mail: written to the outbox in the transaction of its cause, delivered by the sender, which the
+  // app starts (the CLI never does).
+  const outbox = new MailOutbox(new SecretBox(config.secretKey, 'mail-outbox'));
+  const mailSender = new MailSender(db, outbox, {
+    smtpUrl: config.smtpUrl,
+    from: config.mailFrom ?? `Tessera <no-reply@${new URL(config.publicUrl).hostname}>`,
+  });
+  outbox.onEnqueued = () => mailSender.kick();
+  const emailFlows = new EmailFlowService(db, users, sessions, hasher, outbox, clock, {
+    publicUrl: config.publicUrl,
+  });
+  const invitations = new InvitationService(db, users, members, permissions, outbox, emailFlows, clock, {
+    publicUrl: config.publicUrl,
+    invitationTtl: config.invitationTtl,
+  });
+  auth.invitations = invitations;
+  auth.onRegistered = (tx, user) => emailFlows.issueVerification(tx, user);
+  auth.afterRegistered = () => outbox.onEnqueued();
 
   // A failed reload (the database briefly away) keeps the keys already loaded; the next
   // notification or unknown kid tries again.
@@ -85,6 +127,7 @@ export async function createContainer(deps: ContainerDeps) {
   const unsubscribe = [
     await sessionCache.subscribe(database),
     await permissions.subscribe(database),
+    await apiKeyCache.subscribe(database),
     await database.listen(SIGNING_KEYS_CHANNEL, reloadKeys, reloadKeys),
   ];
 
@@ -109,9 +152,17 @@ export async function createContainer(deps: ContainerDeps) {
     permissionCatalogue,
     roles,
     authz,
+    outbox,
+    mailSender,
+    emailFlows,
+    invitations,
+    apiKeyCache,
+    apiKeys,
     /** Stops listening for invalidations; the database itself belongs to the caller. */
     async close(): Promise<void> {
       await Promise.all(unsubscribe.map((stop) => stop().catch(() => {})));
+      await emailFlows.settled();
+      await mailSender.stop();
     },
   };
 }

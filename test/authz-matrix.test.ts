@@ -34,7 +34,7 @@ describe('authz matrix', () => {
         const response = await t.app.inject({
           method: route.method as 'GET',
           url: call.url,
-          headers: principal.headers(world),
+          headers: principal.headers(world, call),
           ...(call.body !== undefined ? { payload: call.body as object } : {}),
         });
         const expected = principal.expect(route, world);

@@ -1,6 +1,12 @@
 import { eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
-import { memberRoles, memberships, rolePermissions, roles } from '../src/db/schema/index.js';
+import {
+  apiKeys as apiKeysTable,
+  memberRoles,
+  memberships,
+  rolePermissions,
+  roles,
+} from '../src/db/schema/index.js';
 import { uuidv7 } from '../src/domain/ids.js';
 import { builtInRolePermissions } from '../src/domain/permissions.js';
 import type { TenantRoute } from '../src/platform/http/authorize.js';
@@ -20,7 +26,28 @@ export const CUSTOM_ROLE_PERMISSIONS = ['tenant:read', 'members:read', 'members:
 export interface MatrixTenant {
   id: string;
   roleIds: { owner: string; admin: string; member: string; custom: string };
+  /** API keys of this tenant, one of each kind, for the key principals. */
+  keys: Record<KeyKind, MatrixKey>;
 }
+
+/** The kinds of API key every matrix tenant holds (see KEY_SPECS). */
+export type KeyKind = 'read' | 'write' | 'admin' | 'narrowed' | 'revoked' | 'expired';
+
+export interface MatrixKey {
+  id: string;
+  key: string;
+  permissions: string[];
+}
+
+/** How each kind is made: a scope, maybe narrowed; revoked and expired keys would hold admin. */
+const KEY_SPECS: Record<KeyKind, { scope: string; permissions?: string[] }> = {
+  read: { scope: 'read' },
+  write: { scope: 'write' },
+  admin: { scope: 'admin' },
+  narrowed: { scope: 'admin', permissions: ['members:read'] },
+  revoked: { scope: 'admin' },
+  expired: { scope: 'admin' },
+};
 
 export interface World {
   app: FastifyInstance;
@@ -35,6 +62,12 @@ export interface World {
   freshMember(tenantId: string): Promise<SignedIn>;
   /** A new custom role in `tenantId`, assigned to nobody. */
   freshRole(tenantId: string, permissions?: string[]): Promise<string>;
+  /** A live admin key of `otherTenantId`. */
+  otherTenantKey: string;
+  /** The keys of every tenant the world made, by tenant id. */
+  keysByTenant: Map<string, MatrixTenant['keys']>;
+  /** A new live key of `tenantId` (read scope, tenant:read only), to be revoked or rotated. */
+  freshApiKey(tenantId: string): Promise<string>;
 }
 
 /** What a principal should get from a route. */
@@ -42,7 +75,8 @@ export type Expected = 'ok' | 'forbidden' | 'hidden' | 'unauthenticated';
 
 export interface MatrixPrincipal {
   name: string;
-  headers(world: World): Record<string, string>;
+  /** The credentials to send; `call` says which tenant the request is for (API keys are per tenant). */
+  headers(world: World, call: Call): Record<string, string>;
   expect(route: TenantRoute, world: World): Expected;
 }
 
@@ -71,7 +105,37 @@ export const PRINCIPALS: MatrixPrincipal[] = [
   { name: 'other tenant owner', headers: (w) => bearer(w.users.otherOwner), expect: () => 'hidden' },
   { name: 'superuser', headers: (w) => bearer(w.users.superuser), expect: () => 'ok' },
   { name: 'anonymous', headers: () => ({}), expect: () => 'unauthenticated' },
+  apiKey('read'),
+  apiKey('write'),
+  apiKey('admin'),
+  apiKey('narrowed'),
+  apiKey('revoked'),
+  apiKey('expired'),
+  {
+    name: 'other tenant admin key',
+    headers: (w) => ({ authorization: `Bearer ${w.otherTenantKey}` }),
+    expect: () => 'hidden',
+  },
 ];
+
+/**
+ * A key of the tenant the call is for: it holds exactly its permission set there; revoked and
+ * expired keys are refused before anything else.
+ */
+function apiKey(kind: KeyKind): MatrixPrincipal {
+  const keysFor = (world: World, call?: Call) => {
+    const tenantId = call ? /^\/v1\/tenants\/([^/?]+)/.exec(call.url)?.[1] : undefined;
+    return world.keysByTenant.get(tenantId ?? world.tenant.id) ?? world.tenant.keys;
+  };
+  return {
+    name: `${kind} key`,
+    headers: (world, call) => ({ authorization: `Bearer ${keysFor(world, call)[kind].key}` }),
+    expect: (route, world) => {
+      if (kind === 'revoked' || kind === 'expired') return 'unauthenticated';
+      return world.tenant.keys[kind].permissions.includes(route.permission) ? 'ok' : 'forbidden';
+    },
+  };
+}
 
 export interface Call {
   /** The path with its parameters filled in. */
@@ -83,6 +147,20 @@ export interface Call {
 export type Fixture = (world: World, principal: MatrixPrincipal) => Promise<Call>;
 
 const T = '/v1/tenants/:tenantId';
+
+/** A new pending invitation in the matrix tenant, made straight through the service. */
+async function freshInvitation(w: World): Promise<string> {
+  const invitation = await w.app.container.invitations.create(
+    {
+      userId: w.users.superuser.user.id,
+      isSuperuser: true,
+      access: { tenantId: w.tenant.id, permissions: new Set(w.catalogue), isOwner: true },
+    },
+    w.tenant.id,
+    { email: `invitee-${uuidv7().slice(-12)}@example.test`, roleIds: [w.tenant.roleIds.member] },
+  );
+  return invitation.id;
+}
 
 /** One fixture per tenant route; a route without one fails the matrix. */
 export const FIXTURES: Record<string, Fixture> = {
@@ -129,6 +207,31 @@ export const FIXTURES: Record<string, Fixture> = {
   [`DELETE ${T}/roles/:roleId`]: async (w) => ({
     url: `/v1/tenants/${w.tenant.id}/roles/${await w.freshRole(w.tenant.id)}`,
   }),
+  [`POST ${T}/api-keys`]: async (w) => ({
+    url: `/v1/tenants/${w.tenant.id}/api-keys`,
+    body: { name: 'matrix key', scope: 'read', permissions: ['tenant:read'] },
+  }),
+  [`GET ${T}/api-keys`]: async (w) => ({ url: `/v1/tenants/${w.tenant.id}/api-keys` }),
+  [`GET ${T}/api-keys/:id`]: async (w) => ({
+    url: `/v1/tenants/${w.tenant.id}/api-keys/${w.tenant.keys.read.id}`,
+  }),
+  [`DELETE ${T}/api-keys/:id`]: async (w) => ({
+    url: `/v1/tenants/${w.tenant.id}/api-keys/${await w.freshApiKey(w.tenant.id)}`,
+  }),
+  [`POST ${T}/api-keys/:id/rotate`]: async (w) => ({
+    url: `/v1/tenants/${w.tenant.id}/api-keys/${await w.freshApiKey(w.tenant.id)}/rotate`,
+  }),
+  [`POST ${T}/invitations`]: async (w) => ({
+    url: `/v1/tenants/${w.tenant.id}/invitations`,
+    body: { email: `invitee-${uuidv7().slice(-12)}@example.test`, roleIds: [w.tenant.roleIds.member] },
+  }),
+  [`GET ${T}/invitations`]: async (w) => ({ url: `/v1/tenants/${w.tenant.id}/invitations` }),
+  [`DELETE ${T}/invitations/:id`]: async (w) => ({
+    url: `/v1/tenants/${w.tenant.id}/invitations/${await freshInvitation(w)}`,
+  }),
+  [`POST ${T}/invitations/:id/resend`]: async (w) => ({
+    url: `/v1/tenants/${w.tenant.id}/invitations/${await freshInvitation(w)}/resend`,
+  }),
 };
 
 /** Builds the world: one tenant holding every kind of member, another tenant, an outsider, a superuser. */
@@ -144,7 +247,7 @@ export async function buildWorld(app: FastifyInstance): Promise<World> {
     createSuperuser(app),
   ]);
   const users = { owner, admin, member: memberUser, custom, outsider, otherOwner, superuser };
-  const { db, permissions } = app.container;
+  const { db, permissions, apiKeys, apiKeyCache } = app.container;
 
   const addMember = async (tenantId: string, userId: string, roleId: string) => {
     await db.insert(memberships).values({ tenantId, userId });
@@ -186,11 +289,43 @@ export async function buildWorld(app: FastifyInstance): Promise<World> {
     await addMember(id, admin.user.id, roleIds.admin);
     await addMember(id, memberUser.user.id, roleIds.member);
     await addMember(id, custom.user.id, roleIds.custom);
-    return { id, roleIds };
+    const keys = await issueKeys(id);
+    keysByTenant.set(id, keys);
+    return { id, roleIds, keys };
+  };
+
+  const issueKey = async (
+    tenantId: string,
+    creator: SignedIn,
+    body: { scope: string; permissions?: string[] },
+  ): Promise<MatrixKey> => {
+    const response = await request(app, 'POST', `/v1/tenants/${tenantId}/api-keys`, {
+      token: creator.accessToken,
+      body: { name: `matrix ${body.scope}`, ...body },
+    });
+    if (response.statusCode !== 201)
+      throw new Error(`key creation failed: ${response.statusCode} ${response.body}`);
+    const { apiKey, key } = response.json() as { apiKey: { id: string; permissions: string[] }; key: string };
+    return { id: apiKey.id, key, permissions: apiKey.permissions };
+  };
+  const keysByTenant = new Map<string, MatrixTenant['keys']>();
+  const issueKeys = async (tenantId: string): Promise<MatrixTenant['keys']> => {
+    const kinds = Object.keys(KEY_SPECS) as KeyKind[];
+    const issued = await Promise.all(kinds.map((kind) => issueKey(tenantId, owner, KEY_SPECS[kind])));
+    const keys = Object.fromEntries(kinds.map((kind, i) => [kind, issued[i]!])) as MatrixTenant['keys'];
+    await apiKeys.revoke(tenantId, keys.revoked.id);
+    // Straight to the table: the API refuses an expiry in the past, and time cannot pass here.
+    await db
+      .update(apiKeysTable)
+      .set({ expiresAt: new Date(Date.now() - 60_000) })
+      .where(eq(apiKeysTable.id, keys.expired.id));
+    apiKeyCache.apply(`key:${keys.expired.id}`);
+    return keys;
   };
 
   const tenant = await freshTenant();
   const otherTenantId = await createTenant(otherOwner);
+  const otherTenantKey = (await issueKey(otherTenantId, otherOwner, { scope: 'admin' })).key;
   const world: World = {
     app,
     tenant,
@@ -205,6 +340,10 @@ export async function buildWorld(app: FastifyInstance): Promise<World> {
       return user;
     },
     freshRole,
+    otherTenantKey,
+    keysByTenant,
+    freshApiKey: async (tenantId) =>
+      (await issueKey(tenantId, owner, { scope: 'read', permissions: ['tenant:read'] })).id,
   };
   return world;
 }

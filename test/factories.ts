@@ -206,3 +206,26 @@ export async function addMember(
   }
   await members.add(tenantId, user.user.id, ids);
 }
+
+// --- API keys ---
+
+export interface IssuedKey {
+  apiKey: { id: string; tenantId: string; permissions: string[]; [field: string]: unknown };
+  key: string;
+}
+
+/** A key of `tenantId` made through POST /v1/tenants/:tenantId/api-keys by `creator`. */
+export async function issueApiKey(
+  app: FastifyInstance,
+  tenantId: string,
+  creator: { accessToken: string },
+  body: { name?: string; scope?: string; permissions?: string[]; expiresAt?: string } = {},
+): Promise<IssuedKey> {
+  const response = await request(app, 'POST', `/v1/tenants/${tenantId}/api-keys`, {
+    token: creator.accessToken,
+    body: { name: 'Test key', scope: 'admin', ...body },
+  });
+  if (response.statusCode !== 201)
+    throw new Error(`key creation failed: ${response.statusCode} ${response.body}`);
+  return response.json() as IssuedKey;
+}

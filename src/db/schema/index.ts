@@ -1,3 +1,6 @@
+export * from './api-keys.js';
+export * from './invitations.js';
+export * from './mail.js';
 export * from './permissions.js';
 export * from './sessions.js';
 export * from './signing-keys.js';

@@ -22,6 +22,8 @@ export const permissionRoutes: FastifyPluginAsyncTypebox<{ container: Container 
   app.get(
     '/',
     {
+      // Any principal, an API key too: the catalogue is the same for everyone.
+      config: { apiKey: true },
       schema: {
         tags,
         summary: 'List permissions',
@@ -37,6 +39,8 @@ export const permissionRoutes: FastifyPluginAsyncTypebox<{ container: Container 
   app.get(
     '/:key',
     {
+      // Any principal, an API key too: the catalogue is the same for everyone.
+      config: { apiKey: true },
       schema: {
         tags,
         summary: 'Get a permission',
