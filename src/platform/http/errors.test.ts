@@ -175,7 +175,9 @@ describe('errors through the app', () => {
   it('a malformed URL is a 400 problem with the usual headers', async () => {
     const response = await t.app.inject({ method: 'GET', url: '/%zz' });
     expectProblem(response, 400, 'validation_failed');
-    expect(response.headers['x-request-id']).toBeTruthy();
+    expect(response.headers['x-request-id']).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
     expect(response.headers['x-content-type-options']).toBe('nosniff');
     expect(response.headers['cache-control']).toBe('no-store');
   });
@@ -183,7 +185,9 @@ describe('errors through the app', () => {
   it('an over-long path parameter is a 414 problem', async () => {
     const response = await t.app.inject({ method: 'DELETE', url: `/v1/auth/sessions/${'a'.repeat(200)}` });
     expectProblem(response, 414, 'uri_too_long');
-    expect(response.headers['x-request-id']).toBeTruthy();
+    expect(response.headers['x-request-id']).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
   });
 
   it('authentication runs before input checks: an anonymous caller learns nothing about the input', async () => {
