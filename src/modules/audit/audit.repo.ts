@@ -1,0 +1,125 @@
+import { and, asc, desc, eq, gt, gte, isNull, lt, lte, type SQL, sql } from 'drizzle-orm';
+import { type AuditRow, auditAnchors, auditLog } from '../../db/schema/index.js';
+import type { Executor } from '../../platform/db.js';
+
+/** A log: a tenant's (its id), or the platform's (null). */
+export type LogId = string | null;
+
+/** The key of a log in audit_anchors and in its advisory lock. */
+export const logKey = (log: LogId): string => log ?? 'platform';
+
+/** First of the two advisory-lock keys: the class "audit log append". The second is the log's hash. */
+const AUDIT_LOCK_CLASS = 0x7e55e7d;
+
+const inLog = (log: LogId): SQL => (log === null ? isNull(auditLog.tenantId) : eq(auditLog.tenantId, log));
+
+/**
+ * Serialises appends (and purges) of one log until the transaction ends: two writers never read the
+ * same head, so the chain cannot fork. Different logs rarely share a lock (a hashtext collision only
+ * makes them wait for each other).
+ */
+export async function lockLog(tx: Executor, log: LogId): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(${AUDIT_LOCK_CLASS}::int, hashtext(${logKey(log)}))`);
+}
+
+/** The newest entry of the log (by position), if any is left. */
+export async function lastEntry(
+  tx: Executor,
+  log: LogId,
+): Promise<{ id: string; seq: number; hash: string } | undefined> {
+  const [row] = await tx
+    .select({ id: auditLog.id, seq: auditLog.seq, hash: auditLog.hash })
+    .from(auditLog)
+    .where(inLog(log))
+    .orderBy(desc(auditLog.seq))
+    .limit(1);
+  return row;
+}
+
+export async function findAnchor(tx: Executor, log: LogId) {
+  const [row] = await tx
+    .select()
+    .from(auditAnchors)
+    .where(eq(auditAnchors.logId, logKey(log)));
+  return row;
+}
+
+export async function insertEntry(tx: Executor, row: typeof auditLog.$inferInsert): Promise<void> {
+  await tx.insert(auditLog).values(row);
+}
+
+export interface ListFilter {
+  action?: string | undefined;
+  actorId?: string | undefined;
+  since?: Date | undefined;
+  until?: Date | undefined;
+  before?: string | undefined;
+  limit: number;
+}
+
+/** A page of the log, newest first (keyset on the UUIDv7 id, as every list). */
+export function listEntries(db: Executor, log: LogId, filter: ListFilter): Promise<AuditRow[]> {
+  const conditions = [
+    inLog(log),
+    filter.action !== undefined ? eq(auditLog.action, filter.action) : undefined,
+    filter.actorId !== undefined ? eq(auditLog.actorId, filter.actorId) : undefined,
+    filter.since !== undefined ? gte(auditLog.occurredAt, filter.since) : undefined,
+    filter.until !== undefined ? lte(auditLog.occurredAt, filter.until) : undefined,
+    filter.before !== undefined ? lt(auditLog.id, filter.before) : undefined,
+  ];
+  return db
+    .select()
+    .from(auditLog)
+    .where(and(...conditions))
+    .orderBy(desc(auditLog.id))
+    .limit(filter.limit + 1);
+}
+
+/** Entries after `afterSeq`, in chain order. */
+export function entriesAfter(db: Executor, log: LogId, afterSeq: number, limit: number): Promise<AuditRow[]> {
+  return db
+    .select()
+    .from(auditLog)
+    .where(and(inLog(log), gt(auditLog.seq, afterSeq)))
+    .orderBy(asc(auditLog.seq))
+    .limit(limit);
+}
+
+/** The logs holding an entry older than `cutoff`. */
+export async function logsOlderThan(db: Executor, cutoff: Date): Promise<LogId[]> {
+  const rows = await db
+    .selectDistinct({ tenantId: auditLog.tenantId })
+    .from(auditLog)
+    .where(lt(auditLog.occurredAt, cutoff));
+  return rows.map((r) => r.tenantId);
+}
+
+/** The newest entry (by position) older than `cutoff`: everything up to it goes. */
+export async function lastOlderThan(tx: Executor, log: LogId, cutoff: Date) {
+  const [row] = await tx
+    .select({ id: auditLog.id, seq: auditLog.seq, hash: auditLog.hash })
+    .from(auditLog)
+    .where(and(inLog(log), lt(auditLog.occurredAt, cutoff)))
+    .orderBy(desc(auditLog.seq))
+    .limit(1);
+  return row;
+}
+
+export async function deleteUpTo(tx: Executor, log: LogId, seq: number): Promise<number> {
+  const rows = await tx
+    .delete(auditLog)
+    .where(and(inLog(log), lte(auditLog.seq, seq)))
+    .returning({ id: auditLog.id });
+  return rows.length;
+}
+
+export async function saveAnchor(
+  tx: Executor,
+  log: LogId,
+  anchor: { lastSeq: number; lastHash: string; lastEntryId: string; purgedAt: Date },
+): Promise<void> {
+  await tx
+    .insert(auditAnchors)
+    .values({ logId: logKey(log), ...anchor })
+    .onConflictDoUpdate({ target: auditAnchors.logId, set: anchor });
+}
