@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { systemClock } from '../src/domain/clock.js';
+import { AuditService } from '../src/modules/audit/audit.service.js';
 import { PermissionResolver } from '../src/modules/authz/permission-resolver.js';
 import { MemberService } from '../src/modules/members/members.service.js';
 import { openDatabase, queryRows } from '../src/platform/db.js';
@@ -45,7 +46,12 @@ try {
   await db.execute(sql`analyze`);
   console.log(`seeded ${MEMBERS} members in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
 
-  const members = new MemberService(db, new PermissionResolver(db), systemClock);
+  const members = new MemberService(
+    db,
+    new PermissionResolver(db),
+    systemClock,
+    new AuditService(db, systemClock, { retentionDays: undefined }),
+  );
   const tenantId = '01900000-0000-7000-8000-000000000001';
   // The cursor of the member 20 rows before the oldest: the last page of the list.
   const [deep] = await queryRows<{ id: string }>(

@@ -5,6 +5,7 @@ import type { DestinationStream } from 'pino';
 import { type Container, type ContainerDeps, createContainer } from './container.js';
 import { uuidv7 } from './domain/ids.js';
 import { apiKeyRoutes } from './modules/api-keys/api-keys.routes.js';
+import { platformAuditRoutes, tenantAuditRoutes } from './modules/audit/audit.routes.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
 import { TokenPair } from './modules/auth/auth.schemas.js';
 import { emailFlowRoutes } from './modules/auth/email-flows.routes.js';
@@ -15,6 +16,7 @@ import {
   myInvitationRoutes,
 } from './modules/invitations/invitations.routes.js';
 import { memberRoutes } from './modules/members/members.routes.js';
+import { mfaRoutes } from './modules/mfa/mfa.routes.js';
 import { permissionRoutes } from './modules/permissions/permissions.routes.js';
 import { roleRoutes } from './modules/roles/roles.routes.js';
 import { serviceRoutes } from './modules/service/service.routes.js';
@@ -31,6 +33,7 @@ import { registerOpenApi } from './platform/http/openapi.js';
 import { ProblemView } from './platform/http/schemas.js';
 import { registerSecurityHeaders, setSecurityHeaders } from './platform/http/security-headers.js';
 import { validatorCompiler } from './platform/http/validation.js';
+import { registerAddressLimits } from './platform/limits/http.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -92,6 +95,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onClose', async () => container.close());
 
   registerSecurityHeaders(app, { https });
+  // Per-address limits on /v1/auth/*: the first hook after the headers, before authentication.
+  container.limits.useLogger(app.log);
+  registerAddressLimits(app, container.limits);
   const metrics = registerMetrics(app);
   registerAuthentication(app, (authorization, apiKey) =>
     container.authenticator.authenticate(authorization, apiKey),
@@ -112,6 +118,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(serviceRoutes, { container, metrics });
   await app.register(authRoutes, { prefix: '/v1/auth', container });
+  await app.register(mfaRoutes, { prefix: '/v1/auth', container });
   await app.register(meRoutes, { prefix: '/v1/users', container });
   await app.register(adminUserRoutes, { prefix: '/v1/users', container });
   // --- tenant modules: routes are registered here, below this line ---
@@ -126,9 +133,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(acceptInvitationRoutes, { prefix: '/v1/invitations', container });
   await app.register(myInvitationRoutes, { prefix: '/v1/users', container });
   await app.register(apiKeyRoutes, { prefix: '/v1/tenants/:tenantId/api-keys', container });
+  await app.register(tenantAuditRoutes, { prefix: '/v1/tenants/:tenantId/audit-log', container });
+  await app.register(platformAuditRoutes, { prefix: '/v1/audit-log', container });
 
   await app.ready();
   // The mail sender runs while the app does; container.close() (onClose) stops it.
   container.mailSender.start(app.log);
+  // The retention purge (AUDIT_RETENTION_DAYS) likewise; container.close() stops it.
+  container.audit.startPurging(app.log);
   return app;
 }

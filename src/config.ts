@@ -19,6 +19,8 @@ export interface Config {
   smtpUrl: string | undefined;
   mailFrom: string | undefined;
   redisUrl: string | undefined;
+  /** Prefix of every key Tessera writes to Redis (REDIS_KEY_PREFIX), so deployments can share a server. */
+  redisKeyPrefix: string;
   allowSignup: boolean;
   allowTenantCreation: boolean;
   accessTokenTtl: number;
@@ -147,6 +149,7 @@ export function loadConfig(env: Env = readEnv()): Config {
     smtpUrl: url('SMTP_URL', ['smtp:', 'smtps:']),
     mailFrom: str('MAIL_FROM'),
     redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
+    redisKeyPrefix: str('REDIS_KEY_PREFIX') ?? 'tessera:',
     allowSignup: bool('ALLOW_SIGNUP', true),
     allowTenantCreation: bool('ALLOW_TENANT_CREATION', true),
     accessTokenTtl: int('ACCESS_TOKEN_TTL', 900, 30, 86_400),

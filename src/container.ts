@@ -5,6 +5,7 @@ import type { Principal } from './domain/principal.js';
 import { SecretBox, SecretHasher } from './domain/secrets.js';
 import { ApiKeyCache } from './modules/api-keys/api-key-cache.js';
 import { ApiKeyService } from './modules/api-keys/api-keys.service.js';
+import { AuditService } from './modules/audit/audit.service.js';
 import { AccessTokens } from './modules/auth/access-tokens.js';
 import { AuthService } from './modules/auth/auth.service.js';
 import { Authenticator } from './modules/auth/authenticator.js';
@@ -19,11 +20,13 @@ import { InvitationService } from './modules/invitations/invitations.service.js'
 import { MailOutbox } from './modules/mail/mail.outbox.js';
 import { MailSender } from './modules/mail/mail.sender.js';
 import { MemberService } from './modules/members/members.service.js';
+import { MfaService } from './modules/mfa/mfa.service.js';
 import { PermissionService } from './modules/permissions/permissions.service.js';
 import { RoleService } from './modules/roles/roles.service.js';
 import { TenantService } from './modules/tenants/tenants.service.js';
 import { UserService } from './modules/users/users.service.js';
 import type { Database } from './platform/db.js';
+import { Limits, signInAttemptHooks } from './platform/limits/limits.js';
 
 export interface ContainerDeps {
   config: Config;
@@ -41,6 +44,8 @@ export async function createContainer(deps: ContainerDeps) {
   const { config, database } = deps;
   const clock = deps.clock ?? systemClock;
   const db = database.db;
+  // The audit log, first: every module that changes something records it in the same transaction.
+  const audit = new AuditService(db, clock, { retentionDays: config.auditRetentionDays });
 
   const hasher = new PasswordHasher(deps.argon2 ?? OWASP_ARGON2);
   const keys = new SigningKeyStore(
@@ -50,14 +55,57 @@ export async function createContainer(deps: ContainerDeps) {
     clock,
   );
   await keys.init();
+  keys.audit = audit;
   const tokens = new AccessTokens(keys, config.publicUrl, config.accessTokenTtl, clock);
   const sessionCache = new SessionCache(db);
   const sessions = new SessionService(db, sessionCache, clock, config.refreshTokenTtl);
-  const users = new UserService(db, hasher, sessions, clock);
+  const users = new UserService(db, hasher, sessions, clock, audit);
   const auth = new AuthService(db, users, sessions, tokens, hasher, {
     allowSignup: config.allowSignup,
     accessTokenTtl: config.accessTokenTtl,
   });
+  // TOTP two-step sign-in: a correct password of an MFA user answers an mfaToken, not a session.
+  // Its `limits` (MFA codes share the sign-in budget) are set where the sign-in limits are made.
+  const mfa = new MfaService(
+    db,
+    users,
+    auth,
+    tokens,
+    hasher,
+    new SecretBox(config.secretKey, 'totp'),
+    clock,
+    {
+      issuer: 'Tessera',
+    },
+  );
+  auth.mfaChallenge = (user, tenantId) => mfa.challenge(user, tenantId);
+  auth.audit = audit;
+  // Abuse limits (src/platform/limits), shared through Redis when REDIS_URL is set. Sign-in and MFA
+  // attempts spend one budget; `limits.onLockout` reports a pair or an account reaching its limit.
+  const limits = await Limits.create({
+    authPerMinute: config.authRateLimitPerMinute,
+    loginMaxFailures: config.loginMaxFailures,
+    redisUrl: config.redisUrl,
+    keyPrefix: config.redisKeyPrefix,
+    clock,
+  });
+  auth.signInLimits = limits;
+  mfa.limits = signInAttemptHooks(limits);
+  // A lock-out goes to the platform audit log (after the limits' own log line). Only the user id:
+  // the email of an unknown account may be a mistyped password.
+  const logLockout = limits.onLockout;
+  limits.onLockout = async (event) => {
+    await logLockout(event);
+    await audit.recordNow(
+      { actor: { type: 'system', id: null }, ip: event.ip, userAgent: null },
+      {
+        tenantId: null,
+        action: 'auth.lockout',
+        target: { type: 'user', id: 'userId' in event.account ? event.account.userId : null },
+        metadata: { scope: event.scope },
+      },
+    );
+  };
   const permissions = new PermissionResolver(db);
   // API keys are wired here, ahead of the tenant modules, because authentication needs them.
   const apiKeyCache = new ApiKeyCache(db);
@@ -69,6 +117,7 @@ export async function createContainer(deps: ContainerDeps) {
     new SecretHasher(config.secretKey, 'api-keys'),
     permissionCatalogue,
     clock,
+    audit,
   );
   const authenticator = new Authenticator(tokens, sessionCache, (secret) => apiKeys.authenticate(secret));
   /**
@@ -92,13 +141,13 @@ export async function createContainer(deps: ContainerDeps) {
   };
 
   // --- tenant modules: services are created here, below this line ---
-  const members = new MemberService(db, permissions, clock);
-  const tenants = new TenantService(db, members, permissions, clock, {
+  const members = new MemberService(db, permissions, clock, audit);
+  const tenants = new TenantService(db, members, permissions, clock, audit, {
     allowTenantCreation: config.allowTenantCreation,
   });
   // Deleting an account must not leave a tenant without an owner (409 sole_owner on DELETE /me).
   users.beforeDelete = (tx, userId, options) => members.beforeUserDeletion(tx, userId, options);
-  const roles = new RoleService(db, permissions, permissionCatalogue, clock);
+  const roles = new RoleService(db, permissions, permissionCatalogue, clock, audit);
   const authz = new AuthzService(permissions);
   // Mail: written to the outbox in the transaction of its cause, delivered by the sender, which the
   // app starts (the CLI never does).
@@ -111,10 +160,20 @@ export async function createContainer(deps: ContainerDeps) {
   const emailFlows = new EmailFlowService(db, users, sessions, hasher, outbox, clock, {
     publicUrl: config.publicUrl,
   });
-  const invitations = new InvitationService(db, users, members, permissions, outbox, emailFlows, clock, {
-    publicUrl: config.publicUrl,
-    invitationTtl: config.invitationTtl,
-  });
+  const invitations = new InvitationService(
+    db,
+    users,
+    members,
+    permissions,
+    outbox,
+    emailFlows,
+    clock,
+    audit,
+    {
+      publicUrl: config.publicUrl,
+      invitationTtl: config.invitationTtl,
+    },
+  );
   auth.invitations = invitations;
   auth.onRegistered = (tx, user) => emailFlows.issueVerification(tx, user);
   auth.afterRegistered = () => outbox.onEnqueued();
@@ -143,9 +202,12 @@ export async function createContainer(deps: ContainerDeps) {
     sessions,
     users,
     auth,
+    mfa,
+    limits,
     authenticator,
     permissions,
     tenantAccess,
+    audit,
     // --- tenant modules: services are exposed here, below this line ---
     tenants,
     members,
@@ -160,9 +222,11 @@ export async function createContainer(deps: ContainerDeps) {
     apiKeys,
     /** Stops listening for invalidations; the database itself belongs to the caller. */
     async close(): Promise<void> {
+      audit.stopPurging();
       await Promise.all(unsubscribe.map((stop) => stop().catch(() => {})));
       await emailFlows.settled();
       await mailSender.stop();
+      await limits.close();
     },
   };
 }

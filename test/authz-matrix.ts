@@ -9,6 +9,7 @@ import {
 } from '../src/db/schema/index.js';
 import { uuidv7 } from '../src/domain/ids.js';
 import { builtInRolePermissions } from '../src/domain/permissions.js';
+import { SYSTEM_CONTEXT } from '../src/modules/audit/audit-context.js';
 import type { TenantRoute } from '../src/platform/http/authorize.js';
 import { request } from './app.js';
 import { createSignedInUser, createSuperuser, type SignedIn } from './factories.js';
@@ -151,6 +152,7 @@ const T = '/v1/tenants/:tenantId';
 /** A new pending invitation in the matrix tenant, made straight through the service. */
 async function freshInvitation(w: World): Promise<string> {
   const invitation = await w.app.container.invitations.create(
+    SYSTEM_CONTEXT,
     {
       userId: w.users.superuser.user.id,
       isSuperuser: true,
@@ -232,6 +234,8 @@ export const FIXTURES: Record<string, Fixture> = {
   [`POST ${T}/invitations/:id/resend`]: async (w) => ({
     url: `/v1/tenants/${w.tenant.id}/invitations/${await freshInvitation(w)}/resend`,
   }),
+  [`GET ${T}/audit-log`]: async (w) => ({ url: `/v1/tenants/${w.tenant.id}/audit-log?limit=5` }),
+  [`GET ${T}/audit-log/verify`]: async (w) => ({ url: `/v1/tenants/${w.tenant.id}/audit-log/verify` }),
 };
 
 /** Builds the world: one tenant holding every kind of member, another tenant, an outsider, a superuser. */
@@ -313,7 +317,7 @@ export async function buildWorld(app: FastifyInstance): Promise<World> {
     const kinds = Object.keys(KEY_SPECS) as KeyKind[];
     const issued = await Promise.all(kinds.map((kind) => issueKey(tenantId, owner, KEY_SPECS[kind])));
     const keys = Object.fromEntries(kinds.map((kind, i) => [kind, issued[i]!])) as MatrixTenant['keys'];
-    await apiKeys.revoke(tenantId, keys.revoked.id);
+    await apiKeys.revoke(SYSTEM_CONTEXT, tenantId, keys.revoked.id);
     // Straight to the table: the API refuses an expiry in the past, and time cannot pass here.
     await db
       .update(apiKeysTable)

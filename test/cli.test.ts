@@ -110,11 +110,12 @@ describe('tessera CLI', { timeout: 90_000 }, () => {
     const { child, url, output } = await serve({ LOG_LEVEL: 'info' });
     const done = exited(child);
     // Logins cost an Argon2id verification each, so several are still running at the signal.
-    const logins = Array.from({ length: 6 }, () =>
+    // One email each: six failures for one account from one address would meet LOGIN_MAX_FAILURES.
+    const logins = Array.from({ length: 6 }, (_, i) =>
       fetch(`${url}/v1/auth/login`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email: 'nobody@example.test', password: 'not-the-password' }),
+        body: JSON.stringify({ email: `nobody-${i}@example.test`, password: 'not-the-password' }),
       }).then((r) => r.status),
     );
     // Signal only once the server has taken every request; one still in the accept queue when the

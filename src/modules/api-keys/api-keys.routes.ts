@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Container } from '../../container.js';
 import { ListQuery, PageOf, problems } from '../../platform/http/schemas.js';
+import { auditContext } from '../audit/audit-context.js';
 import {
   ApiKeyParams,
   ApiKeyView,
@@ -35,7 +36,16 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ container: Container }> =
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await apiKeys.create(request.principal, request.params.tenantId, request.body)),
+      reply
+        .code(201)
+        .send(
+          await apiKeys.create(
+            auditContext(request),
+            request.principal,
+            request.params.tenantId,
+            request.body,
+          ),
+        ),
   );
 
   app.get(
@@ -83,7 +93,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ container: Container }> =
       },
     },
     async (request, reply) => {
-      await apiKeys.revoke(request.params.tenantId, request.params.id);
+      await apiKeys.revoke(auditContext(request), request.params.tenantId, request.params.id);
       return reply.code(204).send(null);
     },
   );
@@ -101,6 +111,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ container: Container }> =
         response: { 200: IssuedApiKey, ...problems(400, 401, 403, 404, 409) },
       },
     },
-    async (request) => apiKeys.rotate(request.principal, request.params.tenantId, request.params.id),
+    async (request) =>
+      apiKeys.rotate(auditContext(request), request.principal, request.params.tenantId, request.params.id),
   );
 };

@@ -19,6 +19,8 @@ import type { ApiKeyPrincipal, Principal } from '../../domain/principal.js';
 import { constantTimeEqual, type SecretHasher } from '../../domain/secrets.js';
 import type { Db, Executor } from '../../platform/db.js';
 import { decodeCursor, type Page, toPage } from '../../platform/pagination.js';
+import type { AuditService } from '../audit/audit.service.js';
+import type { AuditContext } from '../audit/audit-context.js';
 import { permissionsOfRoles } from '../authz/role-permissions.js';
 import type { PermissionService } from '../permissions/permissions.service.js';
 import type { ApiKeyCache } from './api-key-cache.js';
@@ -40,6 +42,7 @@ export class ApiKeyService {
     private readonly hasher: SecretHasher,
     private readonly catalogue: PermissionService,
     private readonly clock: Clock,
+    private readonly audit: AuditService,
   ) {}
 
   /**
@@ -74,7 +77,12 @@ export class ApiKeyService {
    * @throws ValidationError (expiresAt not in the future; a permission unknown or outside the
    *   scope) · ForbiddenError escalation (a permission the caller does not hold)
    */
-  async create(principal: Principal, tenantId: string, input: CreateApiKey): Promise<IssuedApiKey> {
+  async create(
+    ctx: AuditContext,
+    principal: Principal,
+    tenantId: string,
+    input: CreateApiKey,
+  ): Promise<IssuedApiKey> {
     const name = input.name.trim();
     if (name.length === 0)
       throw new ValidationError('The name is blank', [{ path: '/name', message: 'must not be blank' }]);
@@ -103,6 +111,18 @@ export class ApiKeyService {
         granted,
       );
       // A new hash nobody has presented yet: nothing cached can be stale, so nothing to publish.
+      // Never the secret, its hash or its prefix: the entry names the key by id.
+      await this.audit.record(tx, ctx, {
+        tenantId,
+        action: 'api_key.created',
+        target: { type: 'api_key', id: row.id },
+        metadata: {
+          name,
+          scope: input.scope,
+          permissions: granted,
+          expiresAt: expiresAt?.toISOString() ?? null,
+        },
+      });
       return { apiKey: toApiKeyView(row, granted), key: secret };
     });
   }
@@ -132,13 +152,19 @@ export class ApiKeyService {
    * nothing (idempotent, the first revocation time is kept).
    * @throws NotFoundError
    */
-  async revoke(tenantId: string, id: string): Promise<void> {
+  async revoke(ctx: AuditContext, tenantId: string, id: string): Promise<void> {
     await this.db.transaction(async (tx) => {
       const row = await repo.findApiKey(tx, tenantId, id, { lock: true });
       if (!row) throw new NotFoundError('API key not found');
       if (row.revokedAt) return;
       await repo.updateApiKey(tx, tenantId, id, { revokedAt: this.clock.now() });
       await this.cache.publish(tx, id);
+      await this.audit.record(tx, ctx, {
+        tenantId,
+        action: 'api_key.revoked',
+        target: { type: 'api_key', id },
+        metadata: { name: row.name },
+      });
     });
     this.cache.apply(`key:${id}`);
   }
@@ -148,7 +174,7 @@ export class ApiKeyService {
    * caller must hold what the key holds: a new secret is as good as a new key.
    * @throws NotFoundError · ConflictError api_key_revoked | api_key_expired · ForbiddenError escalation
    */
-  async rotate(principal: Principal, tenantId: string, id: string): Promise<IssuedApiKey> {
+  async rotate(ctx: AuditContext, principal: Principal, tenantId: string, id: string): Promise<IssuedApiKey> {
     const secret = generateApiKey();
     const issued = await this.db.transaction(async (tx) => {
       const row = await repo.findApiKey(tx, tenantId, id, { lock: true });
@@ -163,6 +189,12 @@ export class ApiKeyService {
         prefix: apiKeyPrefix(secret),
       });
       await this.cache.publish(tx, id);
+      await this.audit.record(tx, ctx, {
+        tenantId,
+        action: 'api_key.rotated',
+        target: { type: 'api_key', id },
+        metadata: { name: row.name },
+      });
       return { apiKey: toApiKeyView(updated, held), key: secret };
     });
     this.cache.apply(`key:${id}`);

@@ -5,6 +5,17 @@ import { randomToken } from '../../domain/secrets.js';
 import { SIGNING_ALGORITHM, type SigningKeyStore } from './signing-keys.js';
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
+/** The second step of an MFA sign-in: its own type, so it never passes as an access token. */
+export const MFA_TOKEN_TYPE = 'mfa+jwt';
+export const MFA_TOKEN_TTL = 300;
+
+export interface MfaClaims {
+  sub: string;
+  jti: string;
+  iat: number;
+  exp: number;
+  tid?: string;
+}
 
 export interface AccessClaims {
   sub: string;
@@ -55,6 +66,42 @@ export class AccessTokens {
   }
 
   async verify(token: string): Promise<AccessClaims> {
+    const payload = await this.#verify(token, ACCESS_TOKEN_TYPE, ['sub', 'sid', 'jti', 'iat', 'exp']);
+    if (typeof payload.sid !== 'string' || typeof payload.sub !== 'string') {
+      throw new UnauthenticatedError('token_invalid', 'The access token is invalid');
+    }
+    return payload as unknown as AccessClaims;
+  }
+
+  /** An `mfaToken` (`typ: mfa+jwt`, five minutes): who passed the password step, and the tenant asked for. */
+  async issueMfa(claims: { sub: string; jti: string; tid?: string }): Promise<string> {
+    const { kid, key } = this.keys.signingKey();
+    const now = Math.floor(this.clock.now().getTime() / 1000);
+    return new SignJWT(claims.tid ? { tid: claims.tid } : {})
+      .setProtectedHeader({ alg: SIGNING_ALGORITHM, kid, typ: MFA_TOKEN_TYPE })
+      .setIssuer(this.issuer)
+      .setAudience(this.audience)
+      .setSubject(claims.sub)
+      .setJti(claims.jti)
+      .setIssuedAt(now)
+      .setExpirationTime(now + MFA_TOKEN_TTL)
+      .sign(key);
+  }
+
+  /** Accepts only an `mfaToken`: an access token (`at+jwt`, or anything with a `sid`) is refused. */
+  async verifyMfa(token: string): Promise<MfaClaims> {
+    const payload = await this.#verify(token, MFA_TOKEN_TYPE, ['sub', 'jti', 'iat', 'exp']);
+    // Mutually exclusive rules (RFC 8725 3.12): a session-bearing token is never an mfaToken.
+    if ('sid' in payload || typeof payload.sub !== 'string' || typeof payload.jti !== 'string') {
+      throw new UnauthenticatedError('token_invalid', 'The token is invalid');
+    }
+    if (payload.tid !== undefined && typeof payload.tid !== 'string') {
+      throw new UnauthenticatedError('token_invalid', 'The token is invalid');
+    }
+    return payload as unknown as MfaClaims;
+  }
+
+  async #verify(token: string, typ: string, requiredClaims: string[]): Promise<JWTPayload> {
     try {
       const { payload } = await jwtVerify(
         token,
@@ -68,18 +115,15 @@ export class AccessTokens {
         },
         {
           algorithms: [SIGNING_ALGORITHM],
-          typ: ACCESS_TOKEN_TYPE,
+          typ,
           issuer: this.issuer,
           audience: this.audience,
-          requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp'],
+          requiredClaims,
           currentDate: this.clock.now(),
           clockTolerance: 5,
         },
       );
-      if (typeof payload.sid !== 'string' || typeof payload.sub !== 'string') {
-        throw new UnauthenticatedError('token_invalid', 'The access token is invalid');
-      }
-      return payload as unknown as AccessClaims;
+      return payload;
     } catch (error) {
       if (error instanceof errors.JWTExpired) {
         throw new UnauthenticatedError('token_expired', 'The access token has expired');

@@ -7,6 +7,7 @@ import { EmptyBody, problems } from '../../platform/http/schemas.js';
 import { toUserView } from '../users/users.schemas.js';
 import {
   Login,
+  LoginResult,
   OAuthToken,
   PrincipalView,
   Refresh,
@@ -24,7 +25,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
   app.post(
     '/register',
     {
-      config: { public: true },
+      config: { public: true, addressLimit: 'register' },
       schema: {
         tags,
         summary: 'Create an account',
@@ -45,9 +46,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
         tags,
         summary: 'Sign in with email and password',
         description:
-          'Answers a token pair. Unknown email, wrong password and deactivated account all answer 401 invalid_credentials, with the same timing.',
+          'Answers a token pair, or { mfaRequired, mfaToken } when the account has TOTP on (complete it with POST /mfa/verify). Unknown email, wrong password and deactivated account all answer 401 invalid_credentials, with the same timing.',
         body: Login,
-        response: { 200: TokenPair, ...problems(400, 401, 403, 429) },
+        response: { 200: LoginResult, ...problems(400, 401, 403, 429) },
       },
     },
     async (request) => auth.login(request.body, clientInfo(request)),
@@ -61,7 +62,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
         tags,
         summary: 'OAuth2 token endpoint',
         description:
-          'Form-encoded password and refresh_token grants, for OAuth2 clients such as the /docs page. Prefer /login and /refresh.',
+          'Form-encoded password and refresh_token grants, for OAuth2 clients such as the /docs page. Prefer /login and /refresh. An account with MFA on gets 400 mfa_required from the password grant.',
         consumes: ['application/x-www-form-urlencoded'],
         body: TokenRequest,
         response: { 200: OAuthToken, ...problems(400, 401, 415, 429) },
@@ -71,7 +72,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
       const body = request.body;
       const pair =
         body.grant_type === 'password'
-          ? await auth.login({ email: body.username, password: body.password }, clientInfo(request))
+          ? await auth.passwordGrant({ email: body.username, password: body.password }, clientInfo(request))
           : await auth.refresh({ refreshToken: body.refresh_token }, clientInfo(request));
       return {
         access_token: pair.accessToken,

@@ -13,6 +13,20 @@ export const TokenPair = Type.Object(
   { $id: 'TokenPair', title: 'TokenPair' },
 );
 
+/** A correct password of an account with two-step sign-in on: POST /mfa/verify completes it. */
+export const MfaChallenge = Type.Object(
+  {
+    mfaRequired: Type.Literal(true),
+    mfaToken: Type.String({
+      description: 'Five minutes, single use; only POST /v1/auth/mfa/verify accepts it',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+/** What POST /login answers: a token pair, or the MFA challenge. */
+export const LoginResult = Type.Union([Type.Object(TokenPair.properties), MfaChallenge]);
+
 export const Register = Type.Object(
   {
     email: Email,

@@ -1,6 +1,9 @@
 import type { UserRow } from '../../db/schema/index.js';
 import { ForbiddenError, UnauthenticatedError, ValidationError } from '../../domain/errors.js';
-import type { Db, Tx } from '../../platform/db.js';
+import type { Db, Executor, Tx } from '../../platform/db.js';
+import type { Limits } from '../../platform/limits/limits.js';
+import { type AuditRecorder, unwiredAudit } from '../audit/audit.service.js';
+import { type AuditContext, userContext } from '../audit/audit-context.js';
 import { toUserView, type UserView } from '../users/users.schemas.js';
 import { normalizeEmail, type UserService } from '../users/users.service.js';
 import type { AccessTokens } from './access-tokens.js';
@@ -33,7 +36,7 @@ export interface InvitationSignup {
   /** The email of the live invitation `token` belongs to. */
   peek(token: string): Promise<{ email: string } | undefined>;
   /** In the sign-up transaction: accepts the invitation for the new user; answers what to run after commit. */
-  acceptForNewUser(tx: Tx, token: string, user: UserRow): Promise<() => void>;
+  acceptForNewUser(ctx: AuditContext, tx: Tx, token: string, user: UserRow): Promise<() => void>;
 }
 
 export const noInvitations: InvitationSignup = {
@@ -41,6 +44,26 @@ export const noInvitations: InvitationSignup = {
   acceptForNewUser: async () => {
     throw invalidInvitation();
   },
+};
+
+/** The answer to a correct password when the account has two-step sign-in on. */
+export interface MfaChallenge {
+  mfaRequired: true;
+  mfaToken: string;
+}
+
+/**
+ * Issues the mfaToken of a user whose password was right and who has MFA on; the container sets it
+ * from the MFA module. The default fails closed: no token of any kind.
+ */
+export type MfaChallengeIssuer = (user: UserRow, tenantId?: string) => Promise<MfaChallenge>;
+
+export const noMfa: MfaChallengeIssuer = async () => {
+  throw invalidCredentials();
+};
+
+const unwiredSignInLimits: Pick<Limits, 'reserveSignInAttempt'> = {
+  reserveSignInAttempt: () => Promise.reject(new Error('The sign-in limits are not wired')),
 };
 
 /** Runs in the sign-up transaction of an account made without an invitation (the verification mail). */
@@ -61,6 +84,11 @@ export class AuthService {
   tenantScope: TenantScopeResolver = noTenants;
   invitations: InvitationSignup = noInvitations;
   onRegistered: RegistrationHook = async () => {};
+  /** The audit log (sign-ins, failed sign-ins); the container sets it, unset it fails every sign-in. */
+  audit: AuditRecorder = unwiredAudit;
+  mfaChallenge: MfaChallengeIssuer = noMfa;
+  /** The sign-in failure limits (src/platform/limits); the container sets them, unset every sign-in fails. */
+  signInLimits: Pick<Limits, 'reserveSignInAttempt'> = unwiredSignInLimits;
   /** Runs after a sign-up commits (wakes the mail sender). */
   afterRegistered: () => void = () => {};
 
@@ -100,7 +128,7 @@ export class AuthService {
     const pair = await this.db.transaction(async (tx) => {
       const user = await this.users.create(tx, { ...input, emailVerified: invitation !== undefined });
       if (token !== undefined && invitation)
-        afterCommit = await this.invitations.acceptForNewUser(tx, token, user);
+        afterCommit = await this.invitations.acceptForNewUser(userContext(user.id, client), tx, token, user);
       else await this.onRegistered(tx, user);
       const { session, refreshToken } = await this.sessions.start(tx, user.id, client);
       return this.#pair(user, session.id, refreshToken);
@@ -113,22 +141,87 @@ export class AuthService {
   /**
    * Checks a password and opens a session. Unknown email, wrong password and deactivated account
    * answer alike and cost one Argon2 verification each, so neither body nor timing tells them apart.
+   * With MFA on, a correct password answers an mfaToken instead (POST /mfa/verify completes it).
    * @throws UnauthenticatedError invalid_credentials · ForbiddenError (tenantId of a non-member)
    */
   async login(
     input: { email: string; password: string; tenantId?: string },
     client: ClientInfo,
-  ): Promise<TokenPair> {
+  ): Promise<TokenPair | MfaChallenge> {
     const user = await this.users.findByEmail(input.email);
+    // Reserved before any password is checked (increment, then check), so concurrent guesses cannot
+    // all pass a check none has counted yet; an unknown email is counted the same way, by itself.
+    const attempt = await this.signInLimits.reserveSignInAttempt(
+      user ? { userId: user.id } : { email: normalizeEmail(input.email) },
+      client.ip,
+    );
     if (!user) {
       await this.hasher.verifyDecoy(input.password);
+      await attempt.failed();
+      await this.#signInFailed(client, null, 'unknown_account');
       throw invalidCredentials();
     }
     const valid = await this.hasher.verify(user.passwordHash, input.password);
-    if (!valid || !user.isActive) throw invalidCredentials();
+    if (!valid || !user.isActive) {
+      await attempt.failed();
+      await this.#signInFailed(client, user.id, valid ? 'inactive_account' : 'wrong_password');
+      throw invalidCredentials();
+    }
+    // A right password of an MFA user only gives its reservation back: the code step spends the same
+    // budget, and starting the sign-in over must not reset it.
+    await (user.mfaEnabled ? attempt.release() : attempt.succeeded());
     const scope = input.tenantId ? await this.tenantScope(user.id, input.tenantId) : undefined;
-    const { session, refreshToken } = await this.sessions.start(this.db, user.id, client);
-    return this.#pair(user, session.id, refreshToken, input.tenantId, scope?.permissions);
+    if (user.mfaEnabled) return this.mfaChallenge(user, input.tenantId);
+    return this.db.transaction((tx) =>
+      this.openSession(tx, user, client, input.tenantId, scope?.permissions),
+    );
+  }
+
+  /**
+   * The OAuth2 password grant: a password alone never gets past two-step sign-in.
+   * @throws as login · ValidationError mfa_required (MFA on: use /login and /mfa/verify)
+   */
+  async passwordGrant(input: { email: string; password: string }, client: ClientInfo): Promise<TokenPair> {
+    const outcome = await this.login(input, client);
+    if ('mfaRequired' in outcome)
+      throw new ValidationError(
+        'This account has two-step sign-in on: use POST /v1/auth/login, then /v1/auth/mfa/verify',
+        [],
+        'mfa_required',
+      );
+    return outcome;
+  }
+
+  /** Opens a session for a user who passed every sign-in step, in the caller's transaction. */
+  async openSession(
+    tx: Executor,
+    user: UserRow,
+    client: ClientInfo,
+    tenantId?: string,
+    permissions?: string[],
+  ): Promise<TokenPair> {
+    const { session, refreshToken } = await this.sessions.start(tx, user.id, client);
+    // `tx` must be a transaction: the platform log's append lock lasts until it ends.
+    await this.audit.record(tx, userContext(user.id, client), {
+      tenantId: null,
+      action: 'auth.sign_in',
+      target: { type: 'user', id: user.id },
+      metadata: { sessionId: session.id, ...(tenantId ? { tenantId } : {}) },
+    });
+    return this.#pair(user, session.id, refreshToken, tenantId, permissions);
+  }
+
+  /**
+   * A failed sign-in in the platform log. Every kind costs the same write, so timing still tells
+   * nothing; the email typed is not kept (it may be a mistyped password).
+   */
+  async #signInFailed(client: ClientInfo, userId: string | null, reason: string): Promise<void> {
+    await this.audit.recordNow(userContext(null, client), {
+      tenantId: null,
+      action: 'auth.sign_in_failed',
+      target: { type: 'user', id: userId },
+      metadata: { reason },
+    });
   }
 
   /**

@@ -10,8 +10,8 @@ import {
 } from '../../../test/factories.js';
 import { mailOutbox, users } from '../../db/schema/index.js';
 import { queryRows } from '../../platform/db.js';
+import { ADDRESS_BUDGETS } from '../../platform/limits/limits.js';
 import { lastMail } from '../mail/mail.test-helpers.js';
-import { FORGOT_PER_ADDRESS } from './email-flows.service.js';
 
 const ENV = { AUTH_RATE_LIMIT_PER_MINUTE: '0', LOGIN_MAX_FAILURES: '0' };
 
@@ -96,13 +96,32 @@ describe('password reset', () => {
       .from(mailOutbox)
       .where(eq(mailOutbox.recipient, user.email));
     expect(sent).toHaveLength(3);
-    for (let i = 0; i < FORGOT_PER_ADDRESS; i++)
-      expect((await forgot(uniqueEmail(), '10.0.2.2')).statusCode).toBe(202);
-    const limited = await forgot(uniqueEmail(), '10.0.2.2');
-    expectProblem(limited, 429, 'rate_limited');
-    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
-    // The same for an existing account: throttling reveals nothing.
-    expectProblem(await forgot(user.email, '10.0.2.2'), 429, 'rate_limited');
+  });
+
+  it('limits forgot-password requests per client address with 429, the same for any email', async () => {
+    // The per-address limits are off in the shared app; this one has them on.
+    const limited = await createTestApp({ env: { AUTH_RATE_LIMIT_PER_MINUTE: '100' }, database: t.database });
+    try {
+      const ask = (email: string, ip: string) =>
+        limited.app.inject({
+          method: 'POST',
+          url: '/v1/auth/password/forgot',
+          payload: { email },
+          remoteAddress: ip,
+        });
+      const user = await createUser(limited.app);
+      for (let i = 0; i < ADDRESS_BUDGETS.forgot.limit; i++)
+        expect((await ask(uniqueEmail(), '10.0.2.2')).statusCode).toBe(202);
+      const refused = await ask(uniqueEmail(), '10.0.2.2');
+      expectProblem(refused, 429, 'rate_limited');
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+      // The same for an existing account: throttling reveals nothing.
+      expectProblem(await ask(user.email, '10.0.2.2'), 429, 'rate_limited');
+      expect((await ask(user.email, '10.0.2.3')).statusCode).toBe(202);
+      await limited.app.container.emailFlows.settled();
+    } finally {
+      await limited.close();
+    }
   });
 
   it('refuses malformed bodies', async () => {

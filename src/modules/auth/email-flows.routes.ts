@@ -21,7 +21,7 @@ export const emailFlowRoutes: FastifyPluginAsyncTypebox<{ container: Container }
   app.post(
     '/password/forgot',
     {
-      config: { public: true },
+      config: { public: true, addressLimit: 'forgot' },
       schema: {
         tags,
         summary: 'Mail a password reset link',
@@ -32,7 +32,7 @@ export const emailFlowRoutes: FastifyPluginAsyncTypebox<{ container: Container }
       },
     },
     async (request, reply) => {
-      emailFlows.forgot(request.body.email, request.ip ?? null, request.log);
+      emailFlows.forgot(request.body.email, request.log);
       return reply.code(202).send(null);
     },
   );
@@ -78,6 +78,7 @@ export const emailFlowRoutes: FastifyPluginAsyncTypebox<{ container: Container }
   app.post(
     '/email/verify/resend',
     {
+      config: { addressLimit: 'resend' },
       schema: {
         tags,
         summary: 'Mail a new verification link',

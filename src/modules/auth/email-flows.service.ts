@@ -16,9 +16,6 @@ export const RESET_TTL_SECONDS = 3600;
 export const VERIFICATION_TTL_SECONDS = 24 * 3600;
 /** Mails of one kind per account per hour; past it, forgot stays silent and resend answers 429. */
 export const MAILS_PER_ACCOUNT_PER_HOUR = 3;
-/** forgot-password requests per client address per window. */
-export const FORGOT_PER_ADDRESS = 10;
-const FORGOT_WINDOW_MS = 15 * 60_000;
 
 export const RESET_LINK_PATH = '/password/reset';
 export const VERIFY_LINK_PATH = '/email/verify';
@@ -35,36 +32,11 @@ const invalidToken = (purpose: Purpose) =>
   );
 
 /**
- * A fixed-window counter per key, in memory. Enough for one instance; the abuse-limits work moves
- * it to the shared store.
- */
-class WindowCounter {
-  readonly #hits = new Map<string, { count: number; resetAt: number }>();
-  constructor(
-    private readonly limit: number,
-    private readonly windowMs: number,
-  ) {}
-
-  /** Counts a hit; answers the seconds to wait when over the limit. */
-  hit(key: string, now = Date.now()): number | undefined {
-    let entry = this.#hits.get(key);
-    if (!entry || entry.resetAt <= now) {
-      if (this.#hits.size > 100_000) this.#hits.clear();
-      entry = { count: 0, resetAt: now + this.windowMs };
-      this.#hits.set(key, entry);
-    }
-    entry.count++;
-    return entry.count > this.limit ? Math.ceil((entry.resetAt - now) / 1000) : undefined;
-  }
-}
-
-/**
  * The emailed account flows: password reset and email verification. Their tokens are 256-bit,
  * single use, stored as SHA-256 hashes, and only the newest of each kind per account works.
  */
 export class EmailFlowService {
   readonly #background = new Set<Promise<void>>();
-  readonly #forgotPerAddress = new WindowCounter(FORGOT_PER_ADDRESS, FORGOT_WINDOW_MS);
 
   constructor(
     private readonly db: Db,
@@ -78,12 +50,10 @@ export class EmailFlowService {
 
   /**
    * Starts a password reset. Answers at once, before looking the account up: the work happens in
-   * the background, so neither the answer nor its timing tells whether the account exists.
-   * @throws RateLimitedError (per client address; the same for any email)
+   * the background, so neither the answer nor its timing tells whether the account exists. The
+   * per-address limit is the route's (ADDRESS_BUDGETS.forgot, src/platform/limits), ahead of this.
    */
-  forgot(email: string, clientIp: string | null, log: MailLogger): void {
-    const wait = this.#forgotPerAddress.hit(clientIp ?? 'unknown');
-    if (wait !== undefined) throw new RateLimitedError(wait);
+  forgot(email: string, log: MailLogger): void {
     const task = this.#sendReset(email)
       .catch((error: unknown) => log.error({ err: error }, 'password reset mail failed'))
       .finally(() => this.#background.delete(task));

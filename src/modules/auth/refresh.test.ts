@@ -4,6 +4,7 @@ import { createTestApp, request, type TestApp, TestClock } from '../../../test/a
 import { createSignedInUser, createUser, type SignedIn, signIn } from '../../../test/factories.js';
 import { refreshTokens, sessions } from '../../db/schema/index.js';
 import { sha256 } from '../../domain/secrets.js';
+import { SYSTEM_CONTEXT } from '../audit/audit-context.js';
 
 const NO_LIMITS = { AUTH_RATE_LIMIT_PER_MINUTE: '0', LOGIN_MAX_FAILURES: '0' };
 const ACCESS_TTL = 900;
@@ -154,7 +155,7 @@ describe('POST /v1/auth/refresh', () => {
 
   it('the refresh token of a deactivated user answers 401', async () => {
     const user = await createSignedInUser(t.app);
-    await t.app.container.users.adminUpdate(user.user.id, { isActive: false });
+    await t.app.container.users.adminUpdate(SYSTEM_CONTEXT, user.user.id, { isActive: false });
     const response = await refresh({ refreshToken: user.refreshToken });
     expect(response.statusCode).toBe(401);
     expect(response.json().code).toBe('token_invalid');

@@ -4,6 +4,7 @@ import { createTestApp, request, type TestApp } from '../../../test/app.js';
 import { createSignedInUser, createUser, type SignedIn, signIn } from '../../../test/factories.js';
 import { sessions } from '../../db/schema/index.js';
 import { uuidv7 } from '../../domain/ids.js';
+import { SYSTEM_CONTEXT } from '../audit/audit-context.js';
 
 const NO_LIMITS = { AUTH_RATE_LIMIT_PER_MINUTE: '0', LOGIN_MAX_FAILURES: '0' };
 
@@ -298,7 +299,7 @@ describe('sessions end with the account', () => {
 
   it('deactivation ends every session at once', async () => {
     const user = await warm(await createSignedInUser(t.app));
-    await t.app.container.users.adminUpdate(user.user.id, { isActive: false });
+    await t.app.container.users.adminUpdate(SYSTEM_CONTEXT, user.user.id, { isActive: false });
     expect((await me(user.accessToken)).statusCode).toBe(401);
   });
 });

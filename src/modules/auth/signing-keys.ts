@@ -4,6 +4,8 @@ import { type SigningKeyRow, signingKeys } from '../../db/schema/index.js';
 import type { Clock } from '../../domain/clock.js';
 import { randomToken, type SecretBox } from '../../domain/secrets.js';
 import { type Db, notify } from '../../platform/db.js';
+import { type AuditRecorder, unwiredAudit } from '../audit/audit.service.js';
+import { SYSTEM_CONTEXT } from '../audit/audit-context.js';
 
 export const SIGNING_ALGORITHM = 'EdDSA';
 export const SIGNING_KEYS_CHANNEL = 'tessera_signing_keys';
@@ -28,6 +30,8 @@ export class SigningKeyStore {
   #keys = new Map<string, LoadedKey>();
   #active: LoadedKey | undefined;
   #lastLoad = 0;
+  /** The audit log, for rotations; the container sets it (the first key, made by init, is no event). */
+  audit: AuditRecorder = unwiredAudit;
 
   constructor(
     private readonly db: Db,
@@ -74,9 +78,20 @@ export class SigningKeyStore {
     const key = await this.#newKey();
     await this.db.transaction(async (tx) => {
       await tx.execute(sql`select pg_advisory_xact_lock(${KEY_CREATION_LOCK})`);
-      await tx.update(signingKeys).set({ retiredAt: this.clock.now() }).where(isNull(signingKeys.retiredAt));
+      const retired = await tx
+        .update(signingKeys)
+        .set({ retiredAt: this.clock.now() })
+        .where(isNull(signingKeys.retiredAt))
+        .returning({ id: signingKeys.id });
       await tx.insert(signingKeys).values(key);
       await notify(tx, SIGNING_KEYS_CHANNEL, key.id);
+      // Only the public key ids: the sealed private half never reaches the log.
+      await this.audit.record(tx, SYSTEM_CONTEXT, {
+        tenantId: null,
+        action: 'signing_key.rotated',
+        target: { type: 'signing_key', id: key.id },
+        metadata: { kid: key.id, retiredKids: retired.map((r) => r.id) },
+      });
     });
     await this.reload();
     return key.id;

@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import type { Container } from '../../container.js';
 import { userOf } from '../../domain/principal.js';
 import { PageOf, problems } from '../../platform/http/schemas.js';
+import { auditContext } from '../audit/audit-context.js';
 import { MembershipView } from '../members/members.schemas.js';
 import { TenantParams } from '../tenants/tenants.schemas.js';
 import {
@@ -49,7 +50,16 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<{ container: Container 
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await invitations.create(actorOf(request), request.params.tenantId, request.body)),
+      reply
+        .code(201)
+        .send(
+          await invitations.create(
+            auditContext(request),
+            actorOf(request),
+            request.params.tenantId,
+            request.body,
+          ),
+        ),
   );
 
   app.get(
@@ -81,7 +91,12 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<{ container: Container 
       },
     },
     async (request, reply) => {
-      await invitations.revoke(actorOf(request), request.params.tenantId, request.params.id);
+      await invitations.revoke(
+        auditContext(request),
+        actorOf(request),
+        request.params.tenantId,
+        request.params.id,
+      );
       return reply.code(204).send(null);
     },
   );
@@ -99,7 +114,8 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<{ container: Container 
         response: { 200: InvitationView, ...problems(400, 401, 403, 404, 409) },
       },
     },
-    async (request) => invitations.resend(actorOf(request), request.params.tenantId, request.params.id),
+    async (request) =>
+      invitations.resend(auditContext(request), actorOf(request), request.params.tenantId, request.params.id),
   );
 };
 
@@ -121,7 +137,11 @@ export const acceptInvitationRoutes: FastifyPluginAsyncTypebox<{ container: Cont
       },
     },
     async (request) =>
-      container.invitations.acceptByToken(userOf(request.principal).userId, request.body.token),
+      container.invitations.acceptByToken(
+        auditContext(request),
+        userOf(request.principal).userId,
+        request.body.token,
+      ),
   );
 };
 
@@ -166,7 +186,8 @@ export const myInvitationRoutes: FastifyPluginAsyncTypebox<{ container: Containe
         response: { 200: MembershipView, ...problems(400, 401, 403, 404, 409) },
       },
     },
-    async (request) => invitations.acceptById(userOf(request.principal).userId, request.params.id),
+    async (request) =>
+      invitations.acceptById(auditContext(request), userOf(request.principal).userId, request.params.id),
   );
 
   app.post(
@@ -182,7 +203,7 @@ export const myInvitationRoutes: FastifyPluginAsyncTypebox<{ container: Containe
       },
     },
     async (request, reply) => {
-      await invitations.decline(userOf(request.principal).userId, request.params.id);
+      await invitations.decline(auditContext(request), userOf(request.principal).userId, request.params.id);
       return reply.code(204).send(null);
     },
   );

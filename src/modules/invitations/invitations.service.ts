@@ -6,6 +6,8 @@ import { randomToken, sha256 } from '../../domain/secrets.js';
 import type { Db, Executor, Tx } from '../../platform/db.js';
 import type { TenantAccessView } from '../../platform/http/authorize.js';
 import { decodeCursor, type Page, toPage } from '../../platform/pagination.js';
+import type { AuditService } from '../audit/audit.service.js';
+import type { AuditContext } from '../audit/audit-context.js';
 import type { EmailFlowService } from '../auth/email-flows.service.js';
 import type { PermissionChange, PermissionResolver } from '../authz/permission-resolver.js';
 import { findTenantRoles, permissionsOfRoles } from '../authz/role-permissions.js';
@@ -70,6 +72,7 @@ export class InvitationService {
     private readonly outbox: MailOutbox,
     private readonly emailFlows: Pick<EmailFlowService, 'markVerified'>,
     private readonly clock: Clock,
+    private readonly audit: AuditService,
     private readonly options: { publicUrl: string; invitationTtl: number },
   ) {}
 
@@ -79,7 +82,12 @@ export class InvitationService {
    *   (roles granting what the actor lacks; `owner` by a non-owner) · ConflictError member.exists,
    *   invitation.exists
    */
-  async create(actor: InvitationActor, tenantId: string, input: CreateInvitation): Promise<InvitationView> {
+  async create(
+    ctx: AuditContext,
+    actor: InvitationActor,
+    tenantId: string,
+    input: CreateInvitation,
+  ): Promise<InvitationView> {
     const email = normalizeEmail(input.email);
     const roleIds = [...new Set(input.roleIds)];
     const catalogue = await this.resolver.catalogue();
@@ -116,6 +124,12 @@ export class InvitationService {
         roleIds,
       );
       await this.#mail(tx, row, token);
+      await this.audit.record(tx, ctx, {
+        tenantId,
+        action: 'invitation.created',
+        target: { type: 'invitation', id: row.id },
+        metadata: { email, roleIds, expiresAt: row.expiresAt.toISOString() },
+      });
       return row.id;
     });
     this.outbox.onEnqueued();
@@ -142,7 +156,7 @@ export class InvitationService {
    * @throws NotFoundError · ConflictError invitation.not_pending · ForbiddenError escalation (an
    *   invitation to `owner`, by a non-owner)
    */
-  async revoke(actor: InvitationActor, tenantId: string, id: string): Promise<void> {
+  async revoke(ctx: AuditContext, actor: InvitationActor, tenantId: string, id: string): Promise<void> {
     const catalogue = await this.resolver.catalogue();
     await this.db.transaction(async (tx) => {
       const row = await repo.lockInTenant(tx, tenantId, id);
@@ -152,6 +166,12 @@ export class InvitationService {
       if (roles.some((r) => r.builtIn === 'owner'))
         await this.#assertMayGrant(tx, actor, tenantId, roles, catalogue);
       await repo.updateInvitation(tx, id, { status: 'revoked', updatedAt: this.clock.now() });
+      await this.audit.record(tx, ctx, {
+        tenantId,
+        action: 'invitation.revoked',
+        target: { type: 'invitation', id },
+        metadata: { email: row.email },
+      });
     });
   }
 
@@ -161,7 +181,12 @@ export class InvitationService {
    * @throws NotFoundError · ConflictError invitation.not_pending, invitation.exists ·
    *   ForbiddenError escalation
    */
-  async resend(actor: InvitationActor, tenantId: string, id: string): Promise<InvitationView> {
+  async resend(
+    ctx: AuditContext,
+    actor: InvitationActor,
+    tenantId: string,
+    id: string,
+  ): Promise<InvitationView> {
     const catalogue = await this.resolver.catalogue();
     await this.db.transaction(async (tx) => {
       const row = await repo.lockInTenant(tx, tenantId, id);
@@ -178,6 +203,12 @@ export class InvitationService {
         updatedAt: now,
       });
       await this.#mail(tx, updated, token);
+      await this.audit.record(tx, ctx, {
+        tenantId,
+        action: 'invitation.resent',
+        target: { type: 'invitation', id },
+        metadata: { email: row.email, expiresAt: updated.expiresAt.toISOString() },
+      });
     });
     this.outbox.onEnqueued();
     return this.#view(this.db, id);
@@ -190,20 +221,24 @@ export class InvitationService {
    * @throws ValidationError invitation.invalid · ForbiddenError invitation.email_mismatch ·
    *   ConflictError member.exists
    */
-  async acceptByToken(userId: string, token: string): Promise<MembershipView> {
+  async acceptByToken(ctx: AuditContext, userId: string, token: string): Promise<MembershipView> {
     const user = await this.users.get(userId);
-    return this.#answer(async (tx) => {
-      const row = await repo.lockByTokenHash(tx, sha256(token));
-      if (!row || !isLive(row, this.clock.now())) throw invalidInvitation();
-      if (row.email !== normalizeEmail(user.email)) {
-        throw new ForbiddenError(
-          'invitation.email_mismatch',
-          'This invitation was sent to another email address',
-        );
-      }
-      if (!user.emailVerified) await this.emailFlows.markVerified(tx, user.id, row.email);
-      return row;
-    }, user.id);
+    return this.#answer(
+      async (tx) => {
+        const row = await repo.lockByTokenHash(tx, sha256(token));
+        if (!row || !isLive(row, this.clock.now())) throw invalidInvitation();
+        if (row.email !== normalizeEmail(user.email)) {
+          throw new ForbiddenError(
+            'invitation.email_mismatch',
+            'This invitation was sent to another email address',
+          );
+        }
+        if (!user.emailVerified) await this.emailFlows.markVerified(tx, user.id, row.email);
+        return row;
+      },
+      user.id,
+      ctx,
+    );
   }
 
   /**
@@ -211,22 +246,32 @@ export class InvitationService {
    * address proves it is theirs (better-auth CVE-2026-53514).
    * @throws NotFoundError · ForbiddenError email.unverified · ConflictError member.exists
    */
-  async acceptById(userId: string, id: string): Promise<MembershipView> {
+  async acceptById(ctx: AuditContext, userId: string, id: string): Promise<MembershipView> {
     const user = await this.#verifiedUser(userId);
-    return this.#answer(async (tx) => {
-      const row = await repo.lockAddressedTo(tx, id, normalizeEmail(user.email));
-      if (!row || !isLive(row, this.clock.now())) throw new NotFoundError('Invitation not found');
-      return row;
-    }, user.id);
+    return this.#answer(
+      async (tx) => {
+        const row = await repo.lockAddressedTo(tx, id, normalizeEmail(user.email));
+        if (!row || !isLive(row, this.clock.now())) throw new NotFoundError('Invitation not found');
+        return row;
+      },
+      user.id,
+      ctx,
+    );
   }
 
   /** @throws NotFoundError · ForbiddenError email.unverified */
-  async decline(userId: string, id: string): Promise<void> {
+  async decline(ctx: AuditContext, userId: string, id: string): Promise<void> {
     const user = await this.#verifiedUser(userId);
     await this.db.transaction(async (tx) => {
       const row = await repo.lockAddressedTo(tx, id, normalizeEmail(user.email));
       if (!row || !isLive(row, this.clock.now())) throw new NotFoundError('Invitation not found');
       await repo.updateInvitation(tx, id, { status: 'declined', updatedAt: this.clock.now() });
+      await this.audit.record(tx, ctx, {
+        tenantId: row.tenantId,
+        action: 'invitation.declined',
+        target: { type: 'invitation', id },
+        metadata: { email: row.email },
+      });
     });
   }
 
@@ -258,20 +303,24 @@ export class InvitationService {
    * Accepts the invitation for a user created in the same transaction.
    * @throws ValidationError invitation.invalid (used or revoked since `peek`)
    */
-  async acceptForNewUser(tx: Tx, token: string, user: UserRow): Promise<() => void> {
+  async acceptForNewUser(ctx: AuditContext, tx: Tx, token: string, user: UserRow): Promise<() => void> {
     const row = await repo.lockByTokenHash(tx, sha256(token));
     if (!row || !isLive(row, this.clock.now()) || row.email !== normalizeEmail(user.email)) {
       throw invalidInvitation('/invitationToken');
     }
-    const change = await this.#grant(tx, row, user.id);
+    const change = await this.#grant(tx, row, user.id, ctx);
     return () => this.resolver.apply(change);
   }
 
-  async #answer(lock: (tx: Tx) => Promise<InvitationRow>, userId: string): Promise<MembershipView> {
+  async #answer(
+    lock: (tx: Tx) => Promise<InvitationRow>,
+    userId: string,
+    ctx: AuditContext,
+  ): Promise<MembershipView> {
     let change: PermissionChange | undefined;
     const view = await this.db.transaction(async (tx) => {
       const row = await lock(tx);
-      change = await this.#grant(tx, row, userId);
+      change = await this.#grant(tx, row, userId, ctx);
       return this.members.get(row.tenantId, userId, tx);
     });
     if (change) this.resolver.apply(change);
@@ -279,7 +328,12 @@ export class InvitationService {
   }
 
   /** Marks the locked invitation accepted and makes the membership. */
-  async #grant(tx: Tx, row: { id: string; tenantId: string }, userId: string): Promise<PermissionChange> {
+  async #grant(
+    tx: Tx,
+    row: { id: string; tenantId: string },
+    userId: string,
+    ctx: AuditContext,
+  ): Promise<PermissionChange> {
     const now = this.clock.now();
     let roleIds = ((await repo.rolesOfInvitations(tx, [row.id])).get(row.id) ?? []).map((r) => r.id);
     // Every role it named was deleted since: the invitee still joins, as a plain member.
@@ -290,7 +344,15 @@ export class InvitationService {
       acceptedBy: userId,
       updatedAt: now,
     });
-    return this.members.addMember(tx, row.tenantId, userId, roleIds);
+    const change = await this.members.addMember(tx, row.tenantId, userId, roleIds);
+    // One entry: accepting makes the membership, so it stands for both.
+    await this.audit.record(tx, ctx, {
+      tenantId: row.tenantId,
+      action: 'invitation.accepted',
+      target: { type: 'invitation', id: row.id },
+      metadata: { userId, roleIds },
+    });
+    return change;
   }
 
   async #verifiedUser(userId: string): Promise<UserRow> {

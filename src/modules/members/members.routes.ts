@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Container } from '../../container.js';
 import { ListQuery, PageOf, problems } from '../../platform/http/schemas.js';
+import { auditContext } from '../audit/audit-context.js';
 import { TenantParams } from '../tenants/tenants.schemas.js';
 import { MemberParams, MemberPermissionsView, MembershipView, SetMemberRoles } from './members.schemas.js';
 import type { Actor } from './members.service.js';
@@ -91,6 +92,7 @@ export const memberRoutes: FastifyPluginAsyncTypebox<{ container: Container }> =
     },
     async (request) =>
       members.setRoles(
+        auditContext(request),
         actorOf(request),
         request.params.tenantId,
         request.params.userId,
@@ -112,7 +114,12 @@ export const memberRoutes: FastifyPluginAsyncTypebox<{ container: Container }> =
       },
     },
     async (request, reply) => {
-      await members.remove(actorOf(request), request.params.tenantId, request.params.userId);
+      await members.remove(
+        auditContext(request),
+        actorOf(request),
+        request.params.tenantId,
+        request.params.userId,
+      );
       return reply.code(204).send(null);
     },
   );

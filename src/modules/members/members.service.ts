@@ -4,6 +4,8 @@ import { missingPermissions } from '../../domain/permissions.js';
 import type { Db, Executor, Tx } from '../../platform/db.js';
 import type { TenantAccessView } from '../../platform/http/authorize.js';
 import { decodeCursor, type Page, toPage } from '../../platform/pagination.js';
+import type { AuditService } from '../audit/audit.service.js';
+import type { AuditContext } from '../audit/audit-context.js';
 import type { PermissionChange, PermissionResolver } from '../authz/permission-resolver.js';
 import { findTenantRoles, permissionsOfRoles } from '../authz/role-permissions.js';
 import * as repo from './members.repo.js';
@@ -39,6 +41,7 @@ export class MemberService {
     private readonly db: Db,
     private readonly resolver: PermissionResolver,
     private readonly clock: Clock,
+    private readonly audit: AuditService,
   ) {}
 
   /**
@@ -112,7 +115,13 @@ export class MemberService {
    *   ForbiddenError escalation (granting a permission the actor lacks; `owner` by a non-owner) ·
    *   ConflictError last_owner
    */
-  async setRoles(actor: Actor, tenantId: string, userId: string, roleIds: string[]): Promise<MembershipView> {
+  async setRoles(
+    ctx: AuditContext,
+    actor: Actor,
+    tenantId: string,
+    userId: string,
+    roleIds: string[],
+  ): Promise<MembershipView> {
     const wantedIds = [...new Set(roleIds)];
     const change = memberChange(tenantId, userId);
     // Read before the transaction: a pool query inside it, while it holds the tenant lock, could wait
@@ -152,7 +161,18 @@ export class MemberService {
         added.map((r) => r.id),
       );
       await this.resolver.publish(tx, change);
-      return this.get(tenantId, userId, tx);
+      const view = await this.get(tenantId, userId, tx);
+      await this.audit.record(tx, ctx, {
+        tenantId,
+        action: 'member.roles_replaced',
+        target: { type: 'user', id: userId },
+        metadata: {
+          roleIds: view.roles.map((r) => r.id),
+          added: added.map((r) => r.id),
+          removed: removed.map((r) => r.id),
+        },
+      });
+      return view;
     });
     this.resolver.apply(change);
     return view;
@@ -163,7 +183,7 @@ export class MemberService {
    * @throws NotFoundError · ForbiddenError escalation (removing an owner as a non-owner) ·
    *   ConflictError last_owner
    */
-  async remove(actor: Actor, tenantId: string, userId: string): Promise<void> {
+  async remove(ctx: AuditContext, actor: Actor, tenantId: string, userId: string): Promise<void> {
     const change = memberChange(tenantId, userId);
     await this.db.transaction(async (tx) => {
       if (!(await repo.lockTenant(tx, tenantId))) throw new NotFoundError('Tenant not found');
@@ -176,6 +196,12 @@ export class MemberService {
       }
       await repo.deleteMembership(tx, tenantId, userId);
       await this.resolver.publish(tx, change);
+      await this.audit.record(tx, ctx, {
+        tenantId,
+        action: ctx.actor.id === userId ? 'member.left' : 'member.removed',
+        target: { type: 'user', id: userId },
+        metadata: { roleIds: current.map((r) => r.id) },
+      });
     });
     this.resolver.apply(change);
   }

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Container } from '../../container.js';
 import { ListQuery, PageOf, problems } from '../../platform/http/schemas.js';
+import { auditContext } from '../audit/audit-context.js';
 import {
   CreateRole,
   RoleParams,
@@ -65,7 +66,11 @@ export const roleRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await roles.create(request.principal, request.params.tenantId, request.body)),
+      reply
+        .code(201)
+        .send(
+          await roles.create(auditContext(request), request.principal, request.params.tenantId, request.body),
+        ),
   );
 
   app.patch(
@@ -83,7 +88,13 @@ export const roleRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
       },
     },
     async (request) =>
-      roles.update(request.principal, request.params.tenantId, request.params.roleId, request.body),
+      roles.update(
+        auditContext(request),
+        request.principal,
+        request.params.tenantId,
+        request.params.roleId,
+        request.body,
+      ),
   );
 
   app.put(
@@ -102,6 +113,7 @@ export const roleRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
     },
     async (request) =>
       roles.setPermissions(
+        auditContext(request),
         request.principal,
         request.params.tenantId,
         request.params.roleId,
@@ -123,7 +135,7 @@ export const roleRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
       },
     },
     async (request, reply) => {
-      await roles.delete(request.params.tenantId, request.params.roleId);
+      await roles.delete(auditContext(request), request.params.tenantId, request.params.roleId);
       return reply.code(204).send(null);
     },
   );

@@ -10,6 +10,8 @@ import {
 import type { Principal } from '../../domain/principal.js';
 import type { Db, Executor } from '../../platform/db.js';
 import { decodeCursor, type Page, toPage } from '../../platform/pagination.js';
+import type { AuditService } from '../audit/audit.service.js';
+import type { AuditContext } from '../audit/audit-context.js';
 import type { PermissionResolver } from '../authz/permission-resolver.js';
 import { permissionsOfRoles } from '../authz/role-permissions.js';
 import type { PermissionService } from '../permissions/permissions.service.js';
@@ -28,6 +30,7 @@ export class RoleService {
     private readonly resolver: PermissionResolver,
     private readonly catalogue: PermissionService,
     private readonly clock: Clock,
+    private readonly audit: AuditService,
   ) {}
 
   async list(
@@ -55,7 +58,12 @@ export class RoleService {
    * @throws ConflictError conflict (name taken or a built-in role's name) · ValidationError (unknown
    * permission) · ForbiddenError escalation (a permission the caller does not hold)
    */
-  async create(principal: Principal, tenantId: string, input: CreateRole): Promise<RoleView> {
+  async create(
+    ctx: AuditContext,
+    principal: Principal,
+    tenantId: string,
+    input: CreateRole,
+  ): Promise<RoleView> {
     const name = checkName(input.name);
     const keys = unique(input.permissions);
     const now = this.clock.now();
@@ -71,6 +79,12 @@ export class RoleService {
       });
       await repo.replaceRolePermissions(tx, tenantId, row.id, keys);
       // Nobody holds a new role yet: nothing cached can be stale, so nothing to publish.
+      await this.audit.record(tx, ctx, {
+        tenantId,
+        action: 'role.created',
+        target: { type: 'role', id: row.id },
+        metadata: { name, permissions: [...keys].sort() },
+      });
       return toRoleView(row, keys.sort());
     });
   }
@@ -80,7 +94,14 @@ export class RoleService {
    * @throws NotFoundError · ConflictError built_in_role | conflict · ValidationError ·
    * ForbiddenError escalation
    */
-  async update(principal: Principal, tenantId: string, roleId: string, input: UpdateRole): Promise<RoleView> {
+  async update(
+    ctx: AuditContext,
+    principal: Principal,
+    tenantId: string,
+    roleId: string,
+    input: UpdateRole,
+    action = 'role.updated',
+  ): Promise<RoleView> {
     const name = input.name === undefined ? undefined : checkName(input.name);
     const keys = input.permissions === undefined ? undefined : unique(input.permissions);
     const view = await this.db.transaction(async (tx) => {
@@ -101,6 +122,16 @@ export class RoleService {
         await repo.replaceRolePermissions(tx, tenantId, roleId, keys);
         await this.resolver.publish(tx, `tenant:${tenantId}`);
       }
+      await this.audit.record(tx, ctx, {
+        tenantId,
+        action,
+        target: { type: 'role', id: roleId },
+        metadata: {
+          ...(name !== undefined ? { name } : {}),
+          ...(input.description !== undefined ? { description: input.description } : {}),
+          ...(keys ? { permissions: [...keys].sort(), previousPermissions: current } : {}),
+        },
+      });
       return toRoleView(row, keys ? keys.sort() : current);
     });
     if (keys) this.resolver.apply(`tenant:${tenantId}`);
@@ -109,24 +140,31 @@ export class RoleService {
 
   /** Replaces a custom role's permissions. @throws as `update` */
   setPermissions(
+    ctx: AuditContext,
     principal: Principal,
     tenantId: string,
     roleId: string,
     permissions: string[],
   ): Promise<RoleView> {
-    return this.update(principal, tenantId, roleId, { permissions });
+    return this.update(ctx, principal, tenantId, roleId, { permissions }, 'role.permissions_replaced');
   }
 
   /** @throws NotFoundError · ConflictError built_in_role | role_in_use */
-  async delete(tenantId: string, roleId: string): Promise<void> {
+  async delete(ctx: AuditContext, tenantId: string, roleId: string): Promise<void> {
     await this.db.transaction(async (tx) => {
-      await this.#customRole(tx, tenantId, roleId);
+      const role = await this.#customRole(tx, tenantId, roleId);
       // The row lock taken above makes a concurrent assignment wait for us (its foreign key check
       // locks the role row); one that committed before our check is seen here, and one that slipped
       // in between still fails our DELETE on member_roles_role_fkey (mapped to the same 409).
       if (await repo.isRoleAssigned(tx, tenantId, roleId)) throw repo.roleInUse();
       await repo.deleteRole(tx, tenantId, roleId);
       await this.resolver.publish(tx, `tenant:${tenantId}`);
+      await this.audit.record(tx, ctx, {
+        tenantId,
+        action: 'role.deleted',
+        target: { type: 'role', id: roleId },
+        metadata: { name: role.name },
+      });
     });
     this.resolver.apply(`tenant:${tenantId}`);
   }

@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import type { Container } from '../../container.js';
 import { userOf } from '../../domain/principal.js';
 import { ListQuery, PageOf, problems } from '../../platform/http/schemas.js';
+import { auditContext } from '../audit/audit-context.js';
 import { CreateTenant, MyTenantView, TenantParams, TenantView, UpdateTenant } from './tenants.schemas.js';
 
 /** `/v1/tenants`: creating tenants, the caller's list, and one tenant by id. */
@@ -26,7 +27,9 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ container: Container }> =
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await tenants.create(userOf(request.principal), request.body)),
+      reply
+        .code(201)
+        .send(await tenants.create(auditContext(request), userOf(request.principal), request.body)),
   );
 
   app.get(
@@ -72,7 +75,7 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ container: Container }> =
         response: { 200: TenantView, ...problems(400, 401, 403, 404, 409) },
       },
     },
-    async (request) => tenants.update(request.params.tenantId, request.body),
+    async (request) => tenants.update(auditContext(request), request.params.tenantId, request.body),
   );
 
   app.delete(
@@ -89,7 +92,7 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ container: Container }> =
       },
     },
     async (request, reply) => {
-      await tenants.delete(request.params.tenantId);
+      await tenants.delete(auditContext(request), request.params.tenantId);
       return reply.code(204).send(null);
     },
   );

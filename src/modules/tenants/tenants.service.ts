@@ -3,6 +3,8 @@ import { ConflictError, ForbiddenError, NotFoundError } from '../../domain/error
 import type { UserPrincipal } from '../../domain/principal.js';
 import type { Db } from '../../platform/db.js';
 import { decodeCursor, type Page, toPage } from '../../platform/pagination.js';
+import type { AuditService } from '../audit/audit.service.js';
+import type { AuditContext } from '../audit/audit-context.js';
 import type { PermissionResolver } from '../authz/permission-resolver.js';
 import type { MemberService } from '../members/members.service.js';
 import { slugify, withRandomSuffix } from './slug.js';
@@ -31,6 +33,7 @@ export class TenantService {
     private readonly members: MemberService,
     private readonly resolver: PermissionResolver,
     private readonly clock: Clock,
+    private readonly audit: AuditService,
     private readonly options: { allowTenantCreation: boolean },
   ) {}
 
@@ -39,7 +42,7 @@ export class TenantService {
    * in one transaction. Without a slug one is made from the name, with a random suffix if it is taken.
    * @throws ForbiddenError tenant_creation_disabled · ConflictError conflict (given slug taken)
    */
-  async create(principal: UserPrincipal, input: CreateTenant): Promise<TenantView> {
+  async create(ctx: AuditContext, principal: UserPrincipal, input: CreateTenant): Promise<TenantView> {
     if (!this.options.allowTenantCreation && !principal.isSuperuser) {
       throw new ForbiddenError('tenant_creation_disabled', 'Creating tenants is disabled on this server');
     }
@@ -55,6 +58,12 @@ export class TenantService {
       if (!tenant) throw new ConflictError('conflict', 'Another tenant has this slug');
       const ownerRoleId = await repo.insertBuiltInRoles(tx, tenant.id, now);
       const change = await this.members.addMember(tx, tenant.id, principal.userId, [ownerRoleId]);
+      await this.audit.record(tx, ctx, {
+        tenantId: tenant.id,
+        action: 'tenant.created',
+        target: { type: 'tenant', id: tenant.id },
+        metadata: { name: tenant.name, slug: tenant.slug },
+      });
       return { tenant, change };
     });
     this.resolver.apply(change);
@@ -100,13 +109,22 @@ export class TenantService {
   }
 
   /** @throws NotFoundError · ConflictError conflict (slug taken) */
-  async update(tenantId: string, input: UpdateTenant): Promise<TenantView> {
+  async update(ctx: AuditContext, tenantId: string, input: UpdateTenant): Promise<TenantView> {
     const values = {
       ...(input.name !== undefined ? { name: input.name.trim() } : {}),
       ...(input.slug !== undefined ? { slug: input.slug } : {}),
     };
-    const tenant = await repo.updateTenant(this.db, tenantId, values, this.clock.now());
-    if (!tenant) throw new NotFoundError('Tenant not found');
+    const tenant = await this.db.transaction(async (tx) => {
+      const tenant = await repo.updateTenant(tx, tenantId, values, this.clock.now());
+      if (!tenant) throw new NotFoundError('Tenant not found');
+      await this.audit.record(tx, ctx, {
+        tenantId,
+        action: 'tenant.updated',
+        target: { type: 'tenant', id: tenantId },
+        metadata: { changes: values },
+      });
+      return tenant;
+    });
     return toTenantView(tenant);
   }
 
@@ -115,10 +133,16 @@ export class TenantService {
    * cascade) in one transaction, and drops every cached permission in it, on every instance.
    * @throws NotFoundError
    */
-  async delete(tenantId: string): Promise<void> {
+  async delete(ctx: AuditContext, tenantId: string): Promise<void> {
     await this.db.transaction(async (tx) => {
       if (!(await repo.deleteTenant(tx, tenantId))) throw new NotFoundError('Tenant not found');
       await this.resolver.publish(tx, `tenant:${tenantId}`);
+      // In the tenant's own log, which outlives it (no foreign key), as the record of its end.
+      await this.audit.record(tx, ctx, {
+        tenantId,
+        action: 'tenant.deleted',
+        target: { type: 'tenant', id: tenantId },
+      });
     });
     this.resolver.apply(`tenant:${tenantId}`);
   }

@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import type { Container } from '../../container.js';
 import { userOf } from '../../domain/principal.js';
 import { ListQuery, PageOf, problems } from '../../platform/http/schemas.js';
+import { auditContext } from '../audit/audit-context.js';
 import {
   ChangePassword,
   CreateUser,
@@ -78,7 +79,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = asy
       },
     },
     async (request, reply) => {
-      await users.deleteMe(userOf(request.principal));
+      await users.deleteMe(auditContext(request), userOf(request.principal));
       return reply.code(204).send(null);
     },
   );
@@ -120,7 +121,8 @@ export const adminUserRoutes: FastifyPluginAsyncTypebox<{ container: Container }
         response: { 201: UserView, ...problems(400, 401, 403, 409) },
       },
     },
-    async (request, reply) => reply.code(201).send(await users.adminCreate(request.body)),
+    async (request, reply) =>
+      reply.code(201).send(await users.adminCreate(auditContext(request), request.body)),
   );
 
   app.get(
@@ -152,7 +154,7 @@ export const adminUserRoutes: FastifyPluginAsyncTypebox<{ container: Container }
         response: { 200: UserView, ...problems(400, 401, 403, 404, 409) },
       },
     },
-    async (request) => users.adminUpdate(request.params.id, request.body),
+    async (request) => users.adminUpdate(auditContext(request), request.params.id, request.body),
   );
 
   app.delete(
@@ -168,7 +170,7 @@ export const adminUserRoutes: FastifyPluginAsyncTypebox<{ container: Container }
       },
     },
     async (request, reply) => {
-      await users.delete(request.params.id);
+      await users.delete(auditContext(request), request.params.id);
       return reply.code(204).send(null);
     },
   );

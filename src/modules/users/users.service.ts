@@ -6,6 +6,8 @@ import { assertAcceptablePassword } from '../../domain/password-policy.js';
 import type { UserPrincipal } from '../../domain/principal.js';
 import type { Db, Executor, Tx } from '../../platform/db.js';
 import { decodeCursor, type Page, toPage } from '../../platform/pagination.js';
+import type { AuditService } from '../audit/audit.service.js';
+import type { AuditContext } from '../audit/audit-context.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { SessionService } from '../auth/sessions.service.js';
 import * as repo from './users.repo.js';
@@ -39,6 +41,7 @@ export class UserService {
     private readonly hasher: PasswordHasher,
     private readonly sessions: SessionService,
     private readonly clock: Clock,
+    private readonly audit: AuditService,
   ) {}
 
   /** @throws NotFoundError */
@@ -114,8 +117,8 @@ export class UserService {
    * Deletes the caller's account and with it every session.
    * @throws ConflictError last_superuser, sole_owner (the only owner of a tenant)
    */
-  async deleteMe(principal: UserPrincipal): Promise<void> {
-    await this.delete(principal.userId, { self: true });
+  async deleteMe(ctx: AuditContext, principal: UserPrincipal): Promise<void> {
+    await this.delete(ctx, principal.userId, { self: true });
   }
 
   // --- platform administration (superusers) ---
@@ -134,15 +137,25 @@ export class UserService {
   }
 
   /** @throws ConflictError conflict (email taken) · ValidationError password.too_common */
-  async adminCreate(input: CreateUser): Promise<UserView> {
-    return toUserView(await this.create(this.db, input));
+  async adminCreate(ctx: AuditContext, input: CreateUser): Promise<UserView> {
+    const user = await this.db.transaction(async (tx) => {
+      const user = await this.create(tx, input);
+      await this.audit.record(tx, ctx, {
+        tenantId: null,
+        action: 'user.created',
+        target: { type: 'user', id: user.id },
+        metadata: { email: user.email, isSuperuser: user.isSuperuser },
+      });
+      return user;
+    });
+    return toUserView(user);
   }
 
   /**
    * Renames, (de)activates or (un)makes a superuser. Deactivation ends every session of the user.
    * @throws NotFoundError · ConflictError last_superuser
    */
-  async adminUpdate(id: string, input: UpdateUser): Promise<UserView> {
+  async adminUpdate(ctx: AuditContext, id: string, input: UpdateUser): Promise<UserView> {
     const mayRemove = input.isSuperuser === false || input.isActive === false;
     const updated = await this.db.transaction(async (tx) => {
       // Lock before reading the user, not after: a read taken just before a concurrent promotion
@@ -152,9 +165,15 @@ export class UserService {
       const user = await this.get(id, tx);
       if (mayRemove && user.isSuperuser && user.isActive) await this.#assertNotLastSuperuser(tx);
       const row = await repo.updateUser(tx, id, input, this.clock.now());
-      if (input.isActive === false && user.isActive)
-        await this.sessions.endUserSessions(tx, id, 'deactivated');
+      const deactivated = input.isActive === false && user.isActive;
+      if (deactivated) await this.sessions.endUserSessions(tx, id, 'deactivated');
       else await this.sessions.publishUserChange(tx, id);
+      await this.audit.record(tx, ctx, {
+        tenantId: null,
+        action: deactivated ? 'user.deactivated' : 'user.updated',
+        target: { type: 'user', id },
+        metadata: { changes: input },
+      });
       return row!;
     });
     this.sessions.afterUserChange(id);
@@ -165,7 +184,7 @@ export class UserService {
    * Deletes a user; sessions go with it (foreign keys cascade).
    * @throws NotFoundError · ConflictError last_superuser
    */
-  async delete(id: string, options: { self: boolean } = { self: false }): Promise<void> {
+  async delete(ctx: AuditContext, id: string, options: { self: boolean } = { self: false }): Promise<void> {
     const afterCommit = await this.db.transaction(async (tx) => {
       // Locked before the read, for the reason given in adminUpdate.
       await lockSuperusers(tx);
@@ -174,6 +193,12 @@ export class UserService {
       const after = await this.beforeDelete(tx, id, options);
       await this.sessions.publishUserChange(tx, id);
       await repo.deleteUser(tx, id);
+      await this.audit.record(tx, ctx, {
+        tenantId: null,
+        action: 'user.deleted',
+        target: { type: 'user', id },
+        metadata: { email: user.email, self: options.self },
+      });
       return after;
     });
     this.sessions.afterUserChange(id);
