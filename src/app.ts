@@ -121,7 +121,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(mfaRoutes, { prefix: '/v1/auth', container });
   await app.register(meRoutes, { prefix: '/v1/users', container });
   await app.register(adminUserRoutes, { prefix: '/v1/users', container });
-  // --- tenant modules: routes are registered here, below this line ---
   await app.register(tenantRoutes, { prefix: '/v1/tenants', container });
   await app.register(memberRoutes, { prefix: '/v1/tenants/:tenantId/members', container });
   await app.register(myTenantRoutes, { prefix: '/v1/users', container });

@@ -140,7 +140,6 @@ export async function createContainer(deps: ContainerDeps) {
     return { permissions: [...access.permissions].sort() };
   };
 
-  // --- tenant modules: services are created here, below this line ---
   const members = new MemberService(db, permissions, clock, audit);
   const tenants = new TenantService(db, members, permissions, clock, audit, {
     allowTenantCreation: config.allowTenantCreation,
@@ -208,7 +207,6 @@ export async function createContainer(deps: ContainerDeps) {
     permissions,
     tenantAccess,
     audit,
-    // --- tenant modules: services are exposed here, below this line ---
     tenants,
     members,
     permissionCatalogue,
