@@ -42,6 +42,8 @@ export interface TestAppOptions {
   /** Share a database between several apps (two instances, or a restart). */
   database?: Database;
   clock?: Clock;
+  /** Argon2id cost; the cheap TEST_ARGON2 unless a test needs production cost (timing tests). */
+  argon2?: Argon2Cost;
 }
 
 /** The whole service on a real database, driven through `app.inject`. */
@@ -58,7 +60,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const app = await buildApp({
     config,
     database,
-    argon2: TEST_ARGON2,
+    argon2: options.argon2 ?? TEST_ARGON2,
     logStream,
     ...(options.clock ? { clock: options.clock } : {}),
   });
