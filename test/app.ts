@@ -116,3 +116,20 @@ export function request(
     ...(options.body !== undefined ? { payload: options.body as InjectOptions['payload'] } : {}),
   });
 }
+
+/**
+ * Asks until the answer has `status` (or satisfies `done`), for up to ~1 s: another instance hears
+ * of a change through LISTEN/NOTIFY, which arrives asynchronously.
+ */
+export async function eventually(
+  ask: () => Promise<Response>,
+  done: number | ((response: Response) => boolean),
+): Promise<Response> {
+  const settled = typeof done === 'number' ? (r: Response) => r.statusCode === done : done;
+  let response = await ask();
+  for (let i = 0; i < 50 && !settled(response); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    response = await ask();
+  }
+  return response;
+}

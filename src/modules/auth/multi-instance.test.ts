@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type Response, request, type TestApp, TestClock } from '../../../test/app.js';
+import { createTestApp, eventually, request, type TestApp, TestClock } from '../../../test/app.js';
 import { createSignedInUser, createSuperuser, createUser, signIn } from '../../../test/factories.js';
 
 /**
@@ -22,16 +22,6 @@ afterAll(async () => {
 });
 
 const me = (t: TestApp, token: string) => request(t.app, 'GET', '/v1/users/me', { token });
-
-/** Asks until the answer has `status`, for up to ~1 s: notifications arrive asynchronously. */
-async function eventually(ask: () => Promise<Response>, status: number): Promise<Response> {
-  let response = await ask();
-  for (let i = 0; i < 50 && response.statusCode !== status; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    response = await ask();
-  }
-  return response;
-}
 
 describe('session invalidation across instances', () => {
   it('a logout on A makes the token fail on B, which had it cached', async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type Response, request, type TestApp } from '../../../test/app.js';
+import { createTestApp, eventually, request, type TestApp } from '../../../test/app.js';
 import { createSignedInUser, createSuperuser, seedMember, seedTenant } from '../../../test/factories.js';
 
 /**
@@ -16,16 +16,6 @@ afterAll(async () => {
   await b?.close();
   await a?.close();
 });
-
-/** Asks until `done(response)`, for up to ~1 s: notifications arrive asynchronously. */
-async function eventually(ask: () => Promise<Response>, done: (r: Response) => boolean): Promise<Response> {
-  let response = await ask();
-  for (let i = 0; i < 50 && !done(response); i++) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    response = await ask();
-  }
-  return response;
-}
 
 describe('permission changes across instances', () => {
   it('a role permission edit on A applies on B, which had the member cached', async () => {

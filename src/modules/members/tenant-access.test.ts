@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type Response, request, type TestApp } from '../../../test/app.js';
+import { createTestApp, eventually, request, type TestApp } from '../../../test/app.js';
 import { addMember, createSignedInUser, createTenant, type SignedIn } from '../../../test/factories.js';
 
 /**
@@ -21,16 +21,6 @@ afterAll(async () => {
 
 const claims = (token: string) =>
   JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
-
-/** Asks until the answer has `status`, for up to ~1 s: notifications arrive asynchronously. */
-async function eventually(ask: () => Promise<Response>, status: number): Promise<Response> {
-  let response = await ask();
-  for (let i = 0; i < 50 && response.statusCode !== status; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    response = await ask();
-  }
-  return response;
-}
 
 describe('tenant-scoped tokens', () => {
   it('login and refresh with a tenantId carry tid and the member’s current permissions', async () => {
