@@ -27,6 +27,12 @@ export interface AccessClaims {
   permissions?: string[];
 }
 
+/** Seconds of clock skew allowed on `exp`, by the full check and the cached one alike. */
+const CLOCK_TOLERANCE = 5;
+
+/** Verified access tokens kept; past this the oldest are dropped and simply verified again. */
+const VERIFIED_CACHE_SIZE = 20_000;
+
 /** Header parameters that would let a token name its own key; never honoured, always refused. */
 const FOREIGN_KEY_PARAMS = ['jku', 'x5u', 'jwk', 'x5c'] as const;
 
@@ -35,6 +41,14 @@ const FOREIGN_KEY_PARAMS = ['jku', 'x5u', 'jwk', 'x5c'] as const;
  * algorithm and the token type, and takes keys only from our own store, never from the token.
  */
 export class AccessTokens {
+  /**
+   * Access tokens whose signature and claims have been checked, by their exact text, so a client
+   * sending the same token again costs a Map lookup instead of an EdDSA verification. Only
+   * successes are kept, and a hit still checks expiry and that its key is still published; the
+   * session behind the token is checked on every request by the caller (SessionCache).
+   */
+  readonly #verified = new Map<string, { claims: AccessClaims; kid: string }>();
+
   constructor(
     private readonly keys: SigningKeyStore,
     private readonly issuer: string,
@@ -66,11 +80,22 @@ export class AccessTokens {
   }
 
   async verify(token: string): Promise<AccessClaims> {
-    const payload = await this.#verify(token, ACCESS_TOKEN_TYPE, ['sub', 'sid', 'jti', 'iat', 'exp']);
+    const hit = this.#verified.get(token);
+    if (hit) {
+      const now = this.clock.now().getTime() / 1000;
+      if (hit.claims.exp + CLOCK_TOLERANCE > now && this.keys.isPublished(hit.kid)) return hit.claims;
+      // Expired, or its key was withdrawn: the full check below gives the precise error.
+      this.#verified.delete(token);
+    }
+    const { payload, kid } = await this.#verify(token, ACCESS_TOKEN_TYPE, ['sub', 'sid', 'jti', 'iat', 'exp']);
     if (typeof payload.sid !== 'string' || typeof payload.sub !== 'string') {
       throw new UnauthenticatedError('token_invalid', 'The access token is invalid');
     }
-    return payload as unknown as AccessClaims;
+    const claims = Object.freeze(payload) as unknown as AccessClaims;
+    this.#verified.set(token, { claims, kid });
+    if (this.#verified.size > VERIFIED_CACHE_SIZE)
+      this.#verified.delete(this.#verified.keys().next().value as string);
+    return claims;
   }
 
   /** An `mfaToken` (`typ: mfa+jwt`, five minutes): who passed the password step, and the tenant asked for. */
@@ -90,7 +115,7 @@ export class AccessTokens {
 
   /** Accepts only an `mfaToken`: an access token (`at+jwt`, or anything with a `sid`) is refused. */
   async verifyMfa(token: string): Promise<MfaClaims> {
-    const payload = await this.#verify(token, MFA_TOKEN_TYPE, ['sub', 'jti', 'iat', 'exp']);
+    const { payload } = await this.#verify(token, MFA_TOKEN_TYPE, ['sub', 'jti', 'iat', 'exp']);
     // Mutually exclusive rules (RFC 8725 3.12): a session-bearing token is never an mfaToken.
     if ('sid' in payload || typeof payload.sub !== 'string' || typeof payload.jti !== 'string') {
       throw new UnauthenticatedError('token_invalid', 'The token is invalid');
@@ -101,9 +126,13 @@ export class AccessTokens {
     return payload as unknown as MfaClaims;
   }
 
-  async #verify(token: string, typ: string, requiredClaims: string[]): Promise<JWTPayload> {
+  async #verify(
+    token: string,
+    typ: string,
+    requiredClaims: string[],
+  ): Promise<{ payload: JWTPayload; kid: string }> {
     try {
-      const { payload } = await jwtVerify(
+      const { payload, protectedHeader } = await jwtVerify(
         token,
         async (header) => {
           if (FOREIGN_KEY_PARAMS.some((p) => p in header) || typeof header.kid !== 'string') {
@@ -120,10 +149,10 @@ export class AccessTokens {
           audience: this.audience,
           requiredClaims,
           currentDate: this.clock.now(),
-          clockTolerance: 5,
+          clockTolerance: CLOCK_TOLERANCE,
         },
       );
-      return payload;
+      return { payload, kid: protectedHeader.kid as string };
     } catch (error) {
       if (error instanceof errors.JWTExpired) {
         throw new UnauthenticatedError('token_expired', 'The access token has expired');

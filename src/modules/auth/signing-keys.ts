@@ -114,6 +114,12 @@ export class SigningKeyStore {
     return key.publicKey;
   }
 
+  /** Whether `kid` still verifies tokens: synchronous, for tokens verified earlier (AccessTokens). */
+  isPublished(kid: string): boolean {
+    const key = this.#keys.get(kid);
+    return key !== undefined && this.#published(key);
+  }
+
   jwks(): { keys: JWK[] } {
     return {
       keys: [...this.#keys.values()]
