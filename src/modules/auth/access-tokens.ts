@@ -87,7 +87,13 @@ export class AccessTokens {
       // Expired, or its key was withdrawn: the full check below gives the precise error.
       this.#verified.delete(token);
     }
-    const { payload, kid } = await this.#verify(token, ACCESS_TOKEN_TYPE, ['sub', 'sid', 'jti', 'iat', 'exp']);
+    const { payload, kid } = await this.#verify(token, ACCESS_TOKEN_TYPE, [
+      'sub',
+      'sid',
+      'jti',
+      'iat',
+      'exp',
+    ]);
     if (typeof payload.sid !== 'string' || typeof payload.sub !== 'string') {
       throw new UnauthenticatedError('token_invalid', 'The access token is invalid');
     }

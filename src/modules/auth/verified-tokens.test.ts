@@ -1,4 +1,4 @@
-import { decodeProtectedHeader, SignJWT } from 'jose';
+import { type CryptoKey, decodeProtectedHeader, SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestApp, request, type TestApp, TestClock } from '../../../test/app.js';
 import { createSignedInUser, type SignedIn } from '../../../test/factories.js';
@@ -30,7 +30,9 @@ describe('verified access tokens', () => {
   it('a cached token still ends with its session', async () => {
     const user = await createSignedInUser(t.app);
     expect((await me(user.accessToken)).statusCode).toBe(200);
-    expect((await request(t.app, 'POST', '/v1/auth/logout', { token: user.accessToken })).statusCode).toBe(204);
+    expect((await request(t.app, 'POST', '/v1/auth/logout', { token: user.accessToken })).statusCode).toBe(
+      204,
+    );
     const after = await me(user.accessToken);
     expect(after.statusCode).toBe(401);
   });
