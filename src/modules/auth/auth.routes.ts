@@ -183,7 +183,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
           permissions: [...principal.permissions].sort(),
         };
       }
-      return { type: 'user' as const, user: toUserView(await users.get(principal.userId)) };
+      return { type: 'user' as const, user: toUserView(await users.current(principal)) };
     },
   );
 };

@@ -1,5 +1,5 @@
 import { eq } from 'drizzle-orm';
-import { sessions, users } from '../../db/schema/index.js';
+import { sessions, type UserRow, users } from '../../db/schema/index.js';
 import type { Database, Db } from '../../platform/db.js';
 
 export const SESSIONS_CHANNEL = 'tessera_sessions';
@@ -13,6 +13,8 @@ export interface SessionState {
   userId: string;
   active: boolean;
   isSuperuser: boolean;
+  /** The user's row as loaded with the session: GET /v1/users/me answers from it. */
+  user: UserRow;
 }
 
 interface Entry extends SessionState {
@@ -21,9 +23,11 @@ interface Entry extends SessionState {
 
 /**
  * Whether a session (and its user) is still good, read from the database once and then kept in
- * memory, so checking an access token costs no query. Every change that ends a session or alters
- * its user publishes `session:<id>` or `user:<id>` on SESSIONS_CHANNEL (LISTEN/NOTIFY), and each
- * instance drops the entry; the next request reads the database again. Entries also age out after
+ * memory, so checking an access token costs no query. Ending a session publishes `session:<id>`
+ * on SESSIONS_CHANNEL (LISTEN/NOTIFY), and any change to a users row publishes `user:<id>` (a
+ * trigger, migration 0008, so no write path can forget it); each instance drops the entries and
+ * the next request reads the database again. Writers also drop this instance's entries right after
+ * their commit, so their own next read never waits for the notification. Entries also age out after
  * `maxAgeMs` as a backstop, and the whole cache is dropped whenever the listener (re)connects,
  * since notifications may have been missed while it was away.
  */
@@ -52,20 +56,16 @@ export class SessionCache {
     if (cached && now - cached.loadedAt < this.maxAgeMs) return cached;
     const generation = this.#generation;
     const [row] = await this.db
-      .select({
-        userId: sessions.userId,
-        revokedAt: sessions.revokedAt,
-        isActive: users.isActive,
-        isSuperuser: users.isSuperuser,
-      })
+      .select({ revokedAt: sessions.revokedAt, user: users })
       .from(sessions)
       .innerJoin(users, eq(users.id, sessions.userId))
       .where(eq(sessions.id, sessionId));
     if (!row) return undefined;
     const entry: Entry = {
-      userId: row.userId,
-      active: row.revokedAt === null && row.isActive,
-      isSuperuser: row.isSuperuser,
+      userId: row.user.id,
+      active: row.revokedAt === null && row.user.isActive,
+      isSuperuser: row.user.isSuperuser,
+      user: row.user,
       loadedAt: now,
     };
     if (generation === this.#generation) this.#store(sessionId, entry);

@@ -1,4 +1,4 @@
-import type { SessionRow } from '../../db/schema/index.js';
+import type { SessionRow, UserRow } from '../../db/schema/index.js';
 import { addSeconds, type Clock } from '../../domain/clock.js';
 import { NotFoundError, UnauthenticatedError } from '../../domain/errors.js';
 import { randomToken, sha256 } from '../../domain/secrets.js';
@@ -121,14 +121,19 @@ export class SessionService {
   }
 
   /**
-   * Tells the cache on every instance that a user changed (deactivated, promoted, deleted), inside
-   * the caller's transaction so it is only heard if the change commits.
+   * The signed-in user's row, from the session cache (no query while cached).
+   * @throws NotFoundError when the session ended or the user went since the request was authenticated
    */
-  async publishUserChange(tx: Executor, userId: string): Promise<void> {
-    await notify(tx, SESSIONS_CHANNEL, `user:${userId}`);
+  async currentUser(userId: string, sessionId: string): Promise<UserRow> {
+    const state = await this.cache.isLive(sessionId, userId);
+    if (!state) throw new NotFoundError('User not found');
+    return state.user;
   }
 
-  /** Drops this instance's cached state at once, without waiting for its own notification. */
+  /**
+   * Drops this instance's cached state at once, without waiting for its own notification: call it
+   * after committing any change to a users row (other instances hear of it from the trigger).
+   */
   afterUserChange(userId: string): void {
     this.cache.invalidateUser(userId);
   }

@@ -142,6 +142,7 @@ export class MfaService {
       await repo.replaceRecoveryCodes(tx, principal.userId, hashes, now);
       await repo.setMfaEnabled(tx, principal.userId, true, now);
     });
+    this.users.afterChange(principal.userId);
     return { recoveryCodes: codes.map(formatRecoveryCode) };
   }
 
@@ -158,6 +159,7 @@ export class MfaService {
       await repo.setMfaEnabled(tx, user.id, false, this.clock.now());
       return removed;
     });
+    this.users.afterChange(user.id);
     if (!wasEnabled && !user.mfaEnabled)
       throw new ConflictError('mfa.not_enabled', 'Two-step sign-in is not on');
   }

@@ -29,7 +29,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = asy
         response: { 200: UserView, ...problems(401) },
       },
     },
-    async (request) => toUserView(await users.get(userOf(request.principal).userId)),
+    async (request) => toUserView(await users.current(userOf(request.principal))),
   );
 
   app.patch(

@@ -85,9 +85,20 @@ export class UserService {
     });
   }
 
+  /** The caller's own account, answered from the session cache. */
+  current(principal: UserPrincipal): Promise<UserRow> {
+    return this.sessions.currentUser(principal.userId, principal.sessionId);
+  }
+
+  /** Call after committing a change to a users row made by another module (MFA, email flows). */
+  afterChange(userId: string): void {
+    this.sessions.afterUserChange(userId);
+  }
+
   async updateMe(principal: UserPrincipal, input: { name: string | null }): Promise<UserView> {
     const user = await repo.updateUser(this.db, principal.userId, { name: input.name }, this.clock.now());
     if (!user) throw new NotFoundError('User not found');
+    this.sessions.afterUserChange(user.id);
     return toUserView(user);
   }
 
@@ -167,7 +178,6 @@ export class UserService {
       const row = await repo.updateUser(tx, id, input, this.clock.now());
       const deactivated = input.isActive === false && user.isActive;
       if (deactivated) await this.sessions.endUserSessions(tx, id, 'deactivated');
-      else await this.sessions.publishUserChange(tx, id);
       await this.audit.record(tx, ctx, {
         tenantId: null,
         action: deactivated ? 'user.deactivated' : 'user.updated',
@@ -191,7 +201,6 @@ export class UserService {
       const user = await this.get(id, tx);
       if (user.isSuperuser && user.isActive) await this.#assertNotLastSuperuser(tx);
       const after = await this.beforeDelete(tx, id, options);
-      await this.sessions.publishUserChange(tx, id);
       await repo.deleteUser(tx, id);
       await this.audit.record(tx, ctx, {
         tenantId: null,
