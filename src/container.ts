@@ -225,6 +225,7 @@ export async function createContainer(deps: ContainerDeps) {
       await emailFlows.settled();
       await mailSender.stop();
       await limits.close();
+      await hasher.close();
     },
   };
 }

@@ -75,3 +75,16 @@ export class NotReadyError extends AppError {
     super('not_ready', message);
   }
 }
+
+/**
+ * The service is saturated and refuses work it could only queue for too long (the password-hashing
+ * queue is full). Answered at once, with Retry-After, rather than making every caller wait.
+ */
+export class OverloadedError extends AppError {
+  constructor(
+    readonly retryAfterSeconds = 1,
+    message = 'The service is busy; try again shortly',
+  ) {
+    super('overloaded', message);
+  }
+}

@@ -1,7 +1,7 @@
 import type { UserRow } from '../../db/schema/index.js';
 import { ForbiddenError, UnauthenticatedError, ValidationError } from '../../domain/errors.js';
 import type { Db, Executor, Tx } from '../../platform/db.js';
-import type { Limits } from '../../platform/limits/limits.js';
+import type { Limits, SignInAttempt } from '../../platform/limits/limits.js';
 import { type AuditRecorder, unwiredAudit } from '../audit/audit.service.js';
 import { type AuditContext, userContext } from '../audit/audit-context.js';
 import { toUserView, type UserView } from '../users/users.schemas.js';
@@ -78,6 +78,20 @@ const invalidInvitation = () =>
 
 const invalidCredentials = () =>
   new UnauthenticatedError('invalid_credentials', 'The email or password is wrong');
+
+/**
+ * Runs a password check for a reserved sign-in attempt. When the hashing queue is full
+ * (OverloadedError, 503) nothing was checked, so the reservation is given back rather than counted
+ * as a failure: a flood must not lock out the accounts it names.
+ */
+async function checked<T>(attempt: SignInAttempt, check: () => Promise<T>): Promise<T> {
+  try {
+    return await check();
+  } catch (error) {
+    await attempt.release();
+    throw error;
+  }
+}
 
 /** Sign-up, sign-in and token refresh. */
 export class AuthService {
@@ -156,12 +170,12 @@ export class AuthService {
       client.ip,
     );
     if (!user) {
-      await this.hasher.verifyDecoy(input.password);
+      await checked(attempt, () => this.hasher.verifyDecoy(input.password));
       await attempt.failed();
       await this.#signInFailed(client, null, 'unknown_account');
       throw invalidCredentials();
     }
-    const valid = await this.hasher.verify(user.passwordHash, input.password);
+    const valid = await checked(attempt, () => this.hasher.verify(user.passwordHash, input.password));
     if (!valid || !user.isActive) {
       await attempt.failed();
       await this.#signInFailed(client, user.id, valid ? 'inactive_account' : 'wrong_password');

@@ -6,6 +6,7 @@ import {
   ForbiddenError,
   NotFoundError,
   NotReadyError,
+  OverloadedError,
   RateLimitedError,
   UnauthenticatedError,
   ValidationError,
@@ -29,6 +30,7 @@ const STATUS = new Map<abstract new (...args: never[]) => AppError, { status: nu
   [ConflictError, { status: 409, title: 'Conflict' }],
   [RateLimitedError, { status: 429, title: 'Too Many Requests' }],
   [NotReadyError, { status: 503, title: 'Service Unavailable' }],
+  [OverloadedError, { status: 503, title: 'Service Unavailable' }],
 ]);
 
 /** Errors Fastify raises itself before a handler runs, by their `code`. */
@@ -158,6 +160,7 @@ export function sendProblem(reply: FastifyReply, body: Problem, error?: unknown)
     const tokenError = body.code === 'token_expired' || body.code === 'token_invalid';
     reply.header('www-authenticate', tokenError ? 'Bearer error="invalid_token"' : 'Bearer');
   }
-  if (error instanceof RateLimitedError) reply.header('retry-after', String(error.retryAfterSeconds));
+  if (error instanceof RateLimitedError || error instanceof OverloadedError)
+    reply.header('retry-after', String(error.retryAfterSeconds));
   return reply.code(body.status).type('application/problem+json').send(body);
 }
