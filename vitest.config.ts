@@ -14,7 +14,7 @@ export default defineConfig({
     coverage: {
       provider: 'v8',
       include: ['src/**/*.ts'],
-      exclude: ['src/**/*.test.ts', 'src/cli.ts', 'src/server.ts'],
+      exclude: ['src/**/*.test.ts', 'src/cli.ts', 'src/server.ts', 'src/cluster.ts'],
       thresholds: { lines: 90 },
       reporter: ['text-summary', 'text'],
     },

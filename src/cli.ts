@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { serve } from './cluster.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createContainer } from './container.js';
 import { AppError } from './domain/errors.js';
-import { openMigratedDatabase, startServer } from './server.js';
+import { openMigratedDatabase } from './server.js';
 
 const USAGE = `Usage: tessera <command>
 
@@ -32,7 +33,8 @@ async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
   switch (command) {
     case 'serve':
-      await startServer();
+      // Runs until a signal; with WEB_CONCURRENCY > 1 as a cluster primary or one of its workers.
+      await serve();
       return -1;
     case 'migrate': {
       const database = await openMigratedDatabase(loadConfig());

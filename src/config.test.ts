@@ -146,6 +146,7 @@ describe('loadConfig parses values', () => {
       metricsToken: 'metrics-token',
       logLevel: 'warn',
       bodyLimitBytes: 2048,
+      warnings: [],
     });
   });
 
@@ -188,6 +189,23 @@ describe('loadConfig refuses bad values, naming the variable', () => {
     expect(error.problems).toHaveLength(1);
     expect(error.problems[0]).toContain(name);
     expect(error.message).toContain(name);
+  });
+
+  it('WEB_CONCURRENCY above 1 on the embedded database, which one process serves', () => {
+    const error = configError({ WEB_CONCURRENCY: '2' });
+    expect(error.problems).toEqual([expect.stringContaining('WEB_CONCURRENCY')]);
+    expect(error.problems[0]).toContain('DATABASE_URL');
+    const embeddedProduction = {
+      NODE_ENV: 'production',
+      SECRET_KEY: SECRET,
+      ALLOW_EMBEDDED_DATABASE: 'true',
+      WEB_CONCURRENCY: '4',
+    };
+    expect(configError(embeddedProduction).problems).toEqual([expect.stringContaining('WEB_CONCURRENCY')]);
+    // One worker is fine, and so are several on a database server.
+    expect(loadConfig({ DATA_DIR: dataDir, WEB_CONCURRENCY: '1' }).webConcurrency).toBe(1);
+    const server = loadConfig({ DATA_DIR: dataDir, WEB_CONCURRENCY: '2', DATABASE_URL: 'postgres://db/t' });
+    expect(server.webConcurrency).toBe(2);
   });
 
   it('BOOTSTRAP_ADMIN_EMAIL without a password, and the reverse', () => {
@@ -281,6 +299,29 @@ describe('loadConfig in production', () => {
     });
     expect(config.databaseUrl).toBeUndefined();
     expect(config.allowEmbeddedDatabase).toBe(true);
+  });
+
+  it('runs one worker on the embedded database when WEB_CONCURRENCY is left to its default', () => {
+    const config = loadConfig({
+      ...production,
+      DATABASE_URL: '',
+      ALLOW_EMBEDDED_DATABASE: 'true',
+      DATA_DIR: dataDir,
+    });
+    expect(config.webConcurrency).toBe(1);
+    // One core would default to 1 anyway: nothing was adjusted, nothing to say.
+    if (availableParallelism() > 1) {
+      expect(config.warnings).toEqual([expect.stringContaining('WEB_CONCURRENCY')]);
+      expect(config.warnings[0]).toContain('DATABASE_URL');
+    } else {
+      expect(config.warnings).toEqual([]);
+    }
+  });
+
+  it('keeps the default WEB_CONCURRENCY on a database server, with nothing to warn about', () => {
+    const config = loadConfig({ ...production, DATA_DIR: dataDir });
+    expect(config.webConcurrency).toBe(availableParallelism());
+    expect(config.warnings).toEqual([]);
   });
 
   it('reports every production problem at once', () => {

@@ -34,11 +34,14 @@ export interface Config {
   corsOrigins: string[];
   corsAllowCredentials: boolean;
   secretKey: string;
+  /** Worker processes serving the port (node:cluster); 1 runs the service in this process alone. */
   webConcurrency: number;
   auditRetentionDays: number | undefined;
   metricsToken: string | undefined;
   logLevel: LogLevel;
   bodyLimitBytes: number;
+  /** Settings accepted but adjusted, for the server to log at start (they are not errors). */
+  warnings: string[];
 }
 
 export class ConfigError extends Error {
@@ -168,7 +171,23 @@ export function loadConfig(env: Env = readEnv()): Config {
     metricsToken: str('METRICS_TOKEN'),
     logLevel,
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 1_048_576, 1024, 64 * 1_048_576),
+    warnings: [],
   };
+
+  // The embedded database is a single-process store: a second worker could not open it. Asking for
+  // several is a mistake to report; the production default (one per core) quietly cannot apply.
+  if (str('DATABASE_URL') === undefined && config.webConcurrency > 1) {
+    if (str('WEB_CONCURRENCY') !== undefined) {
+      problems.push(
+        `WEB_CONCURRENCY=${config.webConcurrency} needs DATABASE_URL: the embedded database serves one process (use 1, or set DATABASE_URL)`,
+      );
+    } else {
+      config.warnings.push(
+        `WEB_CONCURRENCY defaults to ${config.webConcurrency} (one per core) in production, but the embedded database serves one process: running 1 (set DATABASE_URL to run more)`,
+      );
+      config.webConcurrency = 1;
+    }
+  }
 
   if (config.refreshTokenTtl < config.accessTokenTtl) {
     // Sessions slide to now + REFRESH_TOKEN_TTL each time a token is issued; an access token that
