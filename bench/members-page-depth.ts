@@ -1,7 +1,7 @@
 /**
  * A members page costs the same deep in a 1,000,000-member tenant as at its start (keyset on
- * the (tenant_id, id) primary key, no OFFSET). Seeds a throwaway database on a PostgreSQL server with SQL
- * (generate_series), then times MemberService.list at the first page and near the end.
+ * the (tenant_id, id) primary key, no OFFSET). Seeds a throwaway database on a PostgreSQL server
+ * (bench/seed.ts seedMembers), then times MemberService.list at the first page and near the end.
  * Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npx tsx bench/members-page-depth.ts`
  * (MEMBERS to change the size). The database is dropped afterwards.
  */
@@ -12,9 +12,11 @@ import { systemClock } from '../src/domain/clock.js';
 import { AuditService } from '../src/modules/audit/audit.service.js';
 import { PermissionResolver } from '../src/modules/authz/permission-resolver.js';
 import { MemberService } from '../src/modules/members/members.service.js';
+import { insertBuiltInRoles, insertTenantUnlessSlugTaken } from '../src/modules/tenants/tenants.repo.js';
 import { openDatabase, queryRows } from '../src/platform/db.js';
 import { migrate } from '../src/platform/migrate.js';
 import { encodeCursor } from '../src/platform/pagination.js';
+import { seedMembers } from './seed.js';
 
 const serverUrl = process.env.DATABASE_URL;
 if (!serverUrl) throw new Error('Set DATABASE_URL to a PostgreSQL server');
@@ -30,20 +32,9 @@ try {
   await migrate(database.db);
   const { db } = database;
   const seedStart = performance.now();
-  // Ids shaped like UUIDv7 (48-bit millisecond prefix, version 7): newer members sort higher.
-  const v7 = (n: string) =>
-    sql.raw(`(lpad(to_hex(1700000000000 + ${n}), 12, '0') || '7' || substr(md5(${n}::text), 1, 3) || '8' ||
-      substr(md5(${n}::text), 4, 15))::uuid`);
-  await db.execute(
-    sql`insert into tenants (id, name, slug) values ('01900000-0000-7000-8000-000000000001', 'Big', 'big')`,
-  );
-  await db.execute(sql`
-    insert into users (id, email, password_hash)
-    select ${v7('n')}, 'member' || n || '@example.test', 'not-a-hash' from generate_series(1, ${MEMBERS}) n`);
-  await db.execute(sql`
-    insert into memberships (id, tenant_id, user_id)
-    select ${v7('n')}, '01900000-0000-7000-8000-000000000001', ${v7('n')} from generate_series(1, ${MEMBERS}) n`);
-  await db.execute(sql`analyze`);
+  const tenant = await insertTenantUnlessSlugTaken(db, { name: 'Big', slug: 'big' });
+  await insertBuiltInRoles(db, tenant!.id, new Date());
+  await seedMembers(database, tenant!.id, MEMBERS);
   console.log(`seeded ${MEMBERS} members in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
 
   const members = new MemberService(
@@ -52,7 +43,7 @@ try {
     systemClock,
     new AuditService(db, systemClock, { retentionDays: undefined }),
   );
-  const tenantId = '01900000-0000-7000-8000-000000000001';
+  const tenantId = tenant!.id;
   // The cursor of the member 20 rows before the oldest: the last page of the list.
   const [deep] = await queryRows<{ id: string }>(
     db,

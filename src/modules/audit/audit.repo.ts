@@ -14,6 +14,14 @@ const AUDIT_LOCK_CLASS = 0x7e55e7d;
 const inLog = (log: LogId): SQL => (log === null ? isNull(auditLog.tenantId) : eq(auditLog.tenantId, log));
 
 /**
+ * Newest position first, as a backward scan of the (tenant_id, seq) key. The tenant_id term matters
+ * for the platform log: PostgreSQL does not take `tenant_id IS NULL` as fixing the column for
+ * ordering, so `order by seq desc` alone sorted every platform entry on each append (a sequential
+ * scan and a sort, 33 ms at 100,000 entries against 0.04 ms; test/hot-path-explain.test.ts).
+ */
+const newestFirst = [desc(auditLog.tenantId), desc(auditLog.seq)];
+
+/**
  * Serialises appends (and purges) of one log until the transaction ends: two writers never read the
  * same head, so the chain cannot fork. Different logs rarely share a lock (a hashtext collision only
  * makes them wait for each other).
@@ -31,7 +39,7 @@ export async function lastEntry(
     .select({ id: auditLog.id, seq: auditLog.seq, hash: auditLog.hash })
     .from(auditLog)
     .where(inLog(log))
-    .orderBy(desc(auditLog.seq))
+    .orderBy(...newestFirst)
     .limit(1);
   return row;
 }
@@ -100,7 +108,7 @@ export async function lastOlderThan(tx: Executor, log: LogId, cutoff: Date) {
     .select({ id: auditLog.id, seq: auditLog.seq, hash: auditLog.hash })
     .from(auditLog)
     .where(and(inLog(log), lt(auditLog.occurredAt, cutoff)))
-    .orderBy(desc(auditLog.seq))
+    .orderBy(...newestFirst)
     .limit(1);
   return row;
 }
