@@ -1,5 +1,5 @@
 import { and, eq, isNull, lt, or } from 'drizzle-orm';
-import { apiKeyPermissions, apiKeys } from '../../db/schema/index.js';
+import { type ApiKeyRow, apiKeyPermissions, apiKeys } from '../../db/schema/index.js';
 import type { Database, Db, Executor } from '../../platform/db.js';
 import { notify } from '../../platform/db.js';
 import type { PermissionChange } from '../authz/permission-resolver.js';
@@ -18,6 +18,11 @@ export interface ApiKeyState {
   revoked: boolean;
   /** When this instance last wrote (or read) `last_used_at`, in ms. */
   lastUsedAt: number | null;
+  /**
+   * The row as loaded, for the key's own view (GET /v1/auth/principal). `createdBy` may lag a
+   * deleted creator by up to the entry's age; everything that decides access is kept exact.
+   */
+  row: ApiKeyRow;
 }
 
 interface Entry {
@@ -65,6 +70,12 @@ export class ApiKeyCache {
     const state = await this.#load(keyHash);
     if (state && generation === this.#generation) this.#store(keyHash, { state, loadedAt: now });
     return state;
+  }
+
+  /** The cached state of key `id`, if this instance holds it. */
+  byId(id: string): ApiKeyState | undefined {
+    const hash = this.#hashById.get(id);
+    return hash === undefined ? undefined : this.#byHash.get(hash)?.state;
   }
 
   /**
@@ -118,15 +129,7 @@ export class ApiKeyCache {
 
   async #load(keyHash: string): Promise<ApiKeyState | undefined> {
     const rows = await this.db
-      .select({
-        id: apiKeys.id,
-        tenantId: apiKeys.tenantId,
-        keyHash: apiKeys.keyHash,
-        expiresAt: apiKeys.expiresAt,
-        revokedAt: apiKeys.revokedAt,
-        lastUsedAt: apiKeys.lastUsedAt,
-        permission: apiKeyPermissions.permissionKey,
-      })
+      .select({ key: apiKeys, permission: apiKeyPermissions.permissionKey })
       .from(apiKeys)
       .leftJoin(
         apiKeyPermissions,
@@ -135,14 +138,16 @@ export class ApiKeyCache {
       .where(eq(apiKeys.keyHash, keyHash));
     const [first] = rows;
     if (!first) return undefined;
+    const key = first.key;
     return {
-      id: first.id,
-      tenantId: first.tenantId,
-      keyHash: first.keyHash,
+      id: key.id,
+      tenantId: key.tenantId,
+      keyHash: key.keyHash,
       permissions: new Set(rows.map((r) => r.permission).filter((p): p is string => p !== null)),
-      expiresAt: first.expiresAt?.getTime() ?? null,
-      revoked: first.revokedAt !== null,
-      lastUsedAt: first.lastUsedAt?.getTime() ?? null,
+      expiresAt: key.expiresAt?.getTime() ?? null,
+      revoked: key.revokedAt !== null,
+      lastUsedAt: key.lastUsedAt?.getTime() ?? null,
+      row: key,
     };
   }
 

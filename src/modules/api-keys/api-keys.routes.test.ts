@@ -253,6 +253,11 @@ describe('authentication with a key', () => {
         permissions: ['members:read', 'tenant:read'],
       });
     }
+    // Answered from the key cache, it is the same view the key's owner reads from the table.
+    const stored = await request(t.app, 'GET', `/v1/tenants/${w.tenant.id}/api-keys/${apiKey.id}`, {
+      token: w.owner.accessToken,
+    });
+    expect((await principalOf(key)).json().apiKey).toEqual(stored.json());
     const tenant = await request(t.app, 'GET', `/v1/tenants/${w.tenant.id}`, {
       headers: { 'x-api-key': key },
     });

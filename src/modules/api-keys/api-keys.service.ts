@@ -141,6 +141,14 @@ export class ApiKeyService {
   }
 
   /** @throws NotFoundError (also for another tenant's key) */
+  /** The calling key's own view, from the cache that just authenticated it (a query only if evicted). */
+  async current(principal: ApiKeyPrincipal): Promise<ApiKeyView> {
+    const state = this.cache.byId(principal.keyId);
+    if (!state) return this.get(principal.tenantId, principal.keyId);
+    const lastUsedAt = state.lastUsedAt === null ? null : new Date(state.lastUsedAt);
+    return toApiKeyView({ ...state.row, lastUsedAt }, [...state.permissions].sort());
+  }
+
   async get(tenantId: string, id: string): Promise<ApiKeyView> {
     const row = await repo.findApiKey(this.db, tenantId, id);
     if (!row) throw new NotFoundError('API key not found');

@@ -178,7 +178,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
       if (principal.type === 'api_key') {
         return {
           type: 'api_key' as const,
-          apiKey: await apiKeys.get(principal.tenantId, principal.keyId),
+          apiKey: await apiKeys.current(principal),
           tenantId: principal.tenantId,
           permissions: [...principal.permissions].sort(),
         };
