@@ -27,7 +27,7 @@ import { registerAuthentication } from './platform/http/authenticate.js';
 import { registerAuthorization } from './platform/http/authorize.js';
 import { registerBodyParsers } from './platform/http/body-parsers.js';
 import { problem, sendProblem, toProblem } from './platform/http/errors.js';
-import { createLogger } from './platform/http/logging.js';
+import { createLogger, logDestination, registerAccessLog } from './platform/http/logging.js';
 import { registerMetrics } from './platform/http/metrics.js';
 import { registerOpenApi } from './platform/http/openapi.js';
 import { ProblemView } from './platform/http/schemas.js';
@@ -55,8 +55,11 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const https = config.publicUrl.startsWith('https:');
+  const logs = logDestination(deps.logStream);
   const app = Fastify({
-    loggerInstance: createLogger(config.logLevel, deps.logStream),
+    loggerInstance: createLogger(config.logLevel, logs),
+    // One access line per request instead, from registerAccessLog below.
+    disableRequestLogging: true,
     trustProxy: config.trustProxy,
     bodyLimit: config.bodyLimitBytes,
     // Honour a caller's request id when it is short and plain, so logs can be joined across services.
@@ -95,6 +98,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onClose', async () => container.close());
 
   registerSecurityHeaders(app, { https });
+  registerAccessLog(app, config.logLevel, logs);
   // Per-address limits on /v1/auth/*: the first hook after the headers, before authentication.
   container.limits.useLogger(app.log);
   registerAddressLimits(app, container.limits);

@@ -163,4 +163,29 @@ describe('logging through the app', () => {
     expect(log).toContain('/v1/users/me?refresh_token=[redacted]');
     for (const secret of secrets) expect(log).not.toContain(secret);
   });
+
+  it('writes one line per request: its id, method, masked URL, status and time', async () => {
+    const before = t.logText().split('\n').length;
+    const response = await t.app.inject({
+      method: 'GET',
+      url: '/health?token=HIDE-ME',
+      headers: { 'x-request-id': 'access-line-1' },
+    });
+    expect(response.statusCode).toBe(200);
+    const lines = t
+      .logText()
+      .split('\n')
+      .slice(before - 1)
+      .filter((line) => line.includes('access-line-1'))
+      .map((line) => JSON.parse(line));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      level: 30,
+      reqId: 'access-line-1',
+      req: { method: 'GET', url: '/health?token=[redacted]' },
+      res: { statusCode: 200 },
+      msg: 'request completed',
+    });
+    expect(typeof lines[0].responseTime).toBe('number');
+  });
 });
