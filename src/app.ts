@@ -27,7 +27,7 @@ import { registerAuthentication } from './platform/http/authenticate.js';
 import { registerAuthorization } from './platform/http/authorize.js';
 import { registerBodyParsers } from './platform/http/body-parsers.js';
 import { problem, sendProblem, toProblem } from './platform/http/errors.js';
-import { createLogger, logDestination, registerAccessLog } from './platform/http/logging.js';
+import { createLogger, lazyChildLogger, logDestination, registerAccessLog } from './platform/http/logging.js';
 import { registerMetrics } from './platform/http/metrics.js';
 import { registerOpenApi } from './platform/http/openapi.js';
 import { ProblemView } from './platform/http/schemas.js';
@@ -60,6 +60,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: createLogger(config.logLevel, logs),
     // One access line per request instead, from registerAccessLog below.
     disableRequestLogging: true,
+    childLoggerFactory: lazyChildLogger,
     trustProxy: config.trustProxy,
     bodyLimit: config.bodyLimitBytes,
     // Honour a caller's request id when it is short and plain, so logs can be joined across services.

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestApp, type TestApp } from '../../../test/app.js';
-import { createLogger } from './logging.js';
+import { createLogger, lazyChildLogger } from './logging.js';
 
 function capture() {
   const lines: string[] = [];
@@ -123,6 +123,26 @@ describe('createLogger', () => {
     logger.warn('shown');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('shown');
+  });
+});
+
+describe('lazyChildLogger', () => {
+  it('makes the child only when something logs, and then logs with its bindings, redacted', () => {
+    const { logger, records } = capture();
+    const makeChild = vi.spyOn(logger, 'child');
+    const lazy = lazyChildLogger(logger, { reqId: 'r-1' }, {});
+    expect(lazy.level).toBe('trace');
+    expect(makeChild).not.toHaveBeenCalled();
+
+    lazy.warn({ password: 'hunter2' }, 'first');
+    lazy.info('second');
+    expect(makeChild).toHaveBeenCalledTimes(1);
+    expect(records()).toMatchObject([
+      { level: 40, reqId: 'r-1', password: '[redacted]', msg: 'first' },
+      { level: 30, reqId: 'r-1', msg: 'second' },
+    ]);
+    lazy.child({ step: 'inner' }).error('third');
+    expect(records()[2]).toMatchObject({ level: 50, reqId: 'r-1', step: 'inner', msg: 'third' });
   });
 });
 
