@@ -27,7 +27,12 @@ import { registerAuthentication } from './platform/http/authenticate.js';
 import { registerAuthorization } from './platform/http/authorize.js';
 import { registerBodyParsers } from './platform/http/body-parsers.js';
 import { problem, sendProblem, toProblem } from './platform/http/errors.js';
-import { createLogger, lazyChildLogger, logDestination, registerAccessLog } from './platform/http/logging.js';
+import {
+  AccessLogController,
+  createLogger,
+  lazyChildLogger,
+  logDestination,
+} from './platform/http/logging.js';
 import { registerMetrics } from './platform/http/metrics.js';
 import { registerOpenApi } from './platform/http/openapi.js';
 import { ProblemView } from './platform/http/schemas.js';
@@ -58,8 +63,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const logs = logDestination(deps.logStream);
   const app = Fastify({
     loggerInstance: createLogger(config.logLevel, logs),
-    // One access line per request instead, from registerAccessLog below.
-    disableRequestLogging: true,
+    logController: new AccessLogController(config.logLevel, logs),
     childLoggerFactory: lazyChildLogger,
     trustProxy: config.trustProxy,
     bodyLimit: config.bodyLimitBytes,
@@ -99,7 +103,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onClose', async () => container.close());
 
   registerSecurityHeaders(app, { https });
-  registerAccessLog(app, config.logLevel, logs);
   // Per-address limits on /v1/auth/*: the first hook after the headers, before authentication.
   container.limits.useLogger(app.log);
   registerAddressLimits(app, container.limits);
