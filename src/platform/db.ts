@@ -52,13 +52,43 @@ function openServer(url: string, max: number): Database {
   });
   return {
     kind: 'server',
-    db: drizzlePostgres(client, { schema }) as unknown as Db,
+    db: drizzlePostgres(preparing(client), { schema }) as unknown as Db,
     async listen(channel, handler, onConnect) {
       const { unlisten } = await client.listen(checkChannel(channel), handler, onConnect);
       return unlisten;
     },
     close: () => client.end({ timeout: 5 }),
   };
+}
+
+/**
+ * drizzle runs every query unnamed (postgres.js `prepare: false`), so PostgreSQL parsed and planned
+ * each one on every execution (about 1 ms of planning for a members page) and postgres.js spent a
+ * round trip describing it first. The app's queries are fixed texts with bound parameters, so those
+ * with parameters are prepared instead: parsed and planned once per connection, then only bound
+ * and executed. Parameterless commands (migrations, DDL) run as before. A server without prepared
+ * statements (a transaction-pooling proxy) opts out with `?prepare=false` on DATABASE_URL, which
+ * postgres.js honours over any per-query setting.
+ */
+type Sql = postgres.Sql;
+function preparing(client: Sql): Sql {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      if (property === 'unsafe') {
+        return (query: string, params?: unknown[], options?: Record<string, unknown>) =>
+          target.unsafe(query, params as never, params?.length ? { ...options, prepare: true } : options);
+      }
+      // Transactions and savepoints hand their callback a client of their own: wrap it too.
+      if (property === 'begin' || property === 'savepoint') {
+        const open = Reflect.get(target, property, receiver) as (...args: unknown[]) => unknown;
+        return (...args: unknown[]) => {
+          const run = args.pop() as (tx: Sql) => unknown;
+          return open.call(target, ...args, (tx: Sql) => run(preparing(tx)));
+        };
+      }
+      return Reflect.get(target, property, receiver);
+    },
+  });
 }
 
 async function openEmbedded(options: DatabaseOptions): Promise<Database> {
