@@ -13,6 +13,22 @@ export interface MemberRow {
 
 export type HeldRole = Pick<RoleRow, 'id' | 'name' | 'builtIn'>;
 
+/** A members page row: the member with the roles they hold, by name. */
+export interface MemberPageRow extends MemberRow {
+  roles: Array<Pick<RoleRow, 'id' | 'name'>>;
+}
+
+/**
+ * The member's roles as a JSON array, by name, made in the same query as the page: one round trip
+ * per page instead of two. Each row's lookup is a range of the member_roles key.
+ */
+const heldRolesJson = sql<MemberPageRow['roles']>`coalesce((
+  select json_agg(json_build_object('id', ${roles.id}, 'name', ${roles.name}) order by ${roles.name}, ${roles.id})
+  from ${memberRoles}
+  join ${roles} on ${roles.tenantId} = ${memberRoles.tenantId} and ${roles.id} = ${memberRoles.roleId}
+  where ${memberRoles.tenantId} = ${memberships.tenantId} and ${memberRoles.userId} = ${memberships.userId}
+), '[]'::json)`;
+
 const memberColumns = {
   id: memberships.id,
   createdAt: memberships.createdAt,
@@ -100,7 +116,7 @@ export async function findMember(
 }
 
 /**
- * One page of a tenant's members, newest first: keyset on the (tenant_id, id) primary key, which
+ * One page of a tenant's members with their roles, newest first: keyset on the (tenant_id, id) primary key, which
  * serves the rows in order, so the millionth row costs what the first does. Not a row comparison
  * `(tenant_id, id) < ($1, $2)`: PostgreSQL positions a backward scan on `tenant_id = $1` and then
  * walks to the cursor, 64 ms deep in a 1M-member tenant against 0.04 ms this way
@@ -115,7 +131,7 @@ export function membersPageQuery(
     ? or(ilike(users.email, likePattern(options.q)), ilike(users.name, likePattern(options.q)))
     : undefined;
   return tx
-    .select(memberColumns)
+    .select({ ...memberColumns, roles: heldRolesJson })
     .from(memberships)
     .innerJoin(users, eq(users.id, memberships.userId))
     .where(

@@ -20,7 +20,10 @@ export interface Actor {
 
 const memberChange = (tenantId: string, userId: string): PermissionChange => `member:${tenantId}:${userId}`;
 
-function toMembershipView(row: repo.MemberRow, roles: repo.HeldRole[]): MembershipView {
+function toMembershipView(
+  row: repo.MemberRow,
+  roles: Array<Pick<repo.HeldRole, 'id' | 'name'>>,
+): MembershipView {
   return {
     user: row.user,
     roles: roles.map((r) => ({ id: r.id, name: r.name })),
@@ -79,16 +82,7 @@ export class MemberService {
       before: decodeCursor(query.cursor),
       limit: query.limit,
     });
-    const page = toPage(rows, query.limit, (row) => row);
-    const roles = await repo.rolesOfMembers(
-      this.db,
-      tenantId,
-      page.data.map((m) => m.user.id),
-    );
-    return {
-      data: page.data.map((m) => toMembershipView(m, roles.get(m.user.id) ?? [])),
-      nextCursor: page.nextCursor,
-    };
+    return toPage(rows, query.limit, (row) => toMembershipView(row, row.roles));
   }
 
   /** @throws NotFoundError when the user is not a member */
