@@ -252,7 +252,8 @@ export class AuthService {
       if (owner) scope = await this.tenantScope(owner, input.tenantId);
     }
     const { session, refreshToken } = await this.sessions.rotate(input.refreshToken, client);
-    const user = await this.users.get(session.userId).catch(() => undefined);
+    // From the session cache: while a client refreshes, its user is read once, not every time.
+    const user = await this.sessions.userOf(session.id);
     if (!user?.isActive)
       throw new UnauthenticatedError('token_invalid', 'The refresh token is invalid or expired');
     // Never a tenant-scoped token without a scope check, even if the look-up above found nothing.

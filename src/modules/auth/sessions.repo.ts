@@ -74,14 +74,23 @@ export async function findSession(tx: Executor, id: string): Promise<SessionRow 
   return row;
 }
 
-export async function touchSession(
+/**
+ * Slides a live session's expiry and records its use, in one statement: the row as renewed, or
+ * undefined when the session is gone, revoked or expired. The IP stays as it was when not given.
+ */
+export async function renewLiveSession(
   tx: Executor,
   id: string,
   at: Date,
   expiresAt: Date,
   ip: string | null,
-): Promise<void> {
-  await tx.update(sessions).set({ lastUsedAt: at, expiresAt, ip }).where(eq(sessions.id, id));
+): Promise<SessionRow | undefined> {
+  const [row] = await tx
+    .update(sessions)
+    .set({ lastUsedAt: at, expiresAt, ...(ip === null ? {} : { ip }) })
+    .where(and(eq(sessions.id, id), isNull(sessions.revokedAt), gt(sessions.expiresAt, at)))
+    .returning();
+  return row;
 }
 
 export async function revokeSession(tx: Executor, id: string, at: Date, reason: string): Promise<boolean> {

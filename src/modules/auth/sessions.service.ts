@@ -68,13 +68,12 @@ export class SessionService {
         if (owner) await this.#revoke(tx, owner, 'refresh_reuse');
         return { reusedBy: owner };
       }
-      const session = await repo.findSession(tx, sessionId);
-      if (!session || session.revokedAt || session.expiresAt <= now) return {};
+      const expiresAt = addSeconds(now, this.refreshTtl);
+      const session = await repo.renewLiveSession(tx, sessionId, now, expiresAt, client.ip ?? null);
+      if (!session) return {};
       const next = randomToken(32);
       await repo.insertRefreshToken(tx, session.id, sha256(next), now);
-      const expiresAt = addSeconds(now, this.refreshTtl);
-      await repo.touchSession(tx, session.id, now, expiresAt, client.ip ?? session.ip);
-      return { rotated: { session: { ...session, lastUsedAt: now, expiresAt }, refreshToken: next } };
+      return { rotated: { session, refreshToken: next } };
     });
     if (outcome.reusedBy) this.cache.invalidateSession(outcome.reusedBy);
     if (!outcome.rotated) throw invalidRefresh();
@@ -128,6 +127,11 @@ export class SessionService {
     const state = await this.cache.isLive(sessionId, userId);
     if (!state) throw new NotFoundError('User not found');
     return state.user;
+  }
+
+  /** The user a session belongs to (ended or not), from the session cache. */
+  async userOf(sessionId: string): Promise<UserRow | undefined> {
+    return (await this.cache.get(sessionId))?.user;
   }
 
   /**
