@@ -1,0 +1,85 @@
+/**
+ * Drives one scenario with autocannon (in this process) and reduces the result to what the report
+ * shows. Only 2xx answers count as throughput: a scenario that starts failing must not look fast.
+ */
+import autocannon from 'autocannon';
+
+export interface Request {
+  method?: 'GET' | 'POST';
+  path: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+  /** Builds each request just before it is sent (refresh rotation: a token from the last answer). */
+  setupRequest?: (request: { body?: string }) => { body?: string };
+  onResponse?: (status: number, body: string) => void;
+}
+
+export interface LoadResult {
+  /** Successful (2xx) answers per second. */
+  rps: number;
+  p50: number;
+  p99: number;
+  /** Answers that were not 2xx, plus socket errors and timeouts. */
+  failures: number;
+  seconds: number;
+}
+
+export interface LoadOptions {
+  url: string;
+  request: Request;
+  connections: number;
+  seconds: number;
+  /** Seconds of untimed load first, so JIT and caches are warm. */
+  warmup?: number;
+}
+
+export async function drive(opts: LoadOptions): Promise<LoadResult> {
+  if (opts.warmup) await fire({ ...opts, seconds: opts.warmup });
+  return fire(opts);
+}
+
+async function fire(opts: LoadOptions): Promise<LoadResult> {
+  const { request } = opts;
+  const body = request.body === undefined ? undefined : JSON.stringify(request.body);
+  const headers: Record<string, string> = { ...request.headers };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const result = await autocannon({
+    url: opts.url,
+    connections: opts.connections,
+    duration: opts.seconds,
+    timeout: 30,
+    requests: [
+      {
+        method: request.method ?? 'GET',
+        path: request.path,
+        headers,
+        ...(body === undefined ? {} : { body }),
+        ...(request.setupRequest ? { setupRequest: request.setupRequest } : {}),
+        ...(request.onResponse ? { onResponse: request.onResponse } : {}),
+      },
+    ] as autocannon.Request[],
+  });
+  const ok = result['2xx'];
+  return {
+    rps: ok / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    failures: result.non2xx + result.errors + result.timeouts,
+    seconds: result.duration,
+  };
+}
+
+/** The largest `nodejs_eventloop_lag_p99_seconds` among the workers answering, in ms. */
+export async function eventLoopLagP99(url: string, token: string, workers: number): Promise<number> {
+  // prom-client resets the lag histogram on every scrape, so a scrape before a phase starts the
+  // window and one after reads it. Round-robin spreads consecutive scrapes over the workers.
+  let worst = 0;
+  for (let i = 0; i < workers * 2; i++) {
+    const text = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } }).then((r) =>
+      r.text(),
+    );
+    const match = /^nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(text);
+    if (match) worst = Math.max(worst, Number(match[1]) * 1000);
+  }
+  return worst;
+}

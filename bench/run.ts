@@ -1,0 +1,284 @@
+/**
+ * `npm run bench`: a bare Fastify server and Tessera, started by this script on the same cores,
+ * driven by autocannon with the same connections for the same time; figures as ratios to the bare
+ * server of the same run, written to bench/RESULTS.md. See docs/testing.md.
+ *
+ *   --seconds N        time per scenario (default 10), after a 2-second warm-up
+ *   --connections N    concurrent connections (default 32)
+ *   --workers 1,2      WEB_CONCURRENCY values to run (default: 1 and 2)
+ *   --scale            also repeat the read scenarios on a database of --users users and
+ *                      --tenants tenants with one tenant holding every user (seeded once, kept)
+ *   --soak N           instead: run the mixed scenario for N seconds and report RSS over time
+ *
+ * DATABASE_URL names the PostgreSQL server to use (the script creates its own databases there);
+ * without it the embedded database is used.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type Fixtures, makeFixtures, type Where } from './fixtures.js';
+import { drive, eventLoopLagP99, type LoadResult } from './load.js';
+import { freePort, pinSelf, placement, rssMb, type Server, startServer } from './processes.js';
+import { renderReport, type Section } from './report.js';
+import { type Scenario, scenarios, type Tokens } from './scenarios.js';
+import { dropDatabase, ensureDatabase, serverVersion } from './scratch-database.js';
+import { soak } from './soak.js';
+import { judgeScale, judgeSmall, type WorkerRun } from './targets.js';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '32' },
+    workers: { type: 'string', default: '1,2' },
+    scale: { type: 'boolean', default: false },
+    users: { type: 'string', default: '1000000' },
+    tenants: { type: 'string', default: '10000' },
+    soak: { type: 'string', default: '0' },
+    out: { type: 'string', default: 'bench/RESULTS.md' },
+  },
+});
+const SECONDS = Number(args.seconds);
+const CONNECTIONS = Number(args.connections);
+const WORKERS = (args.workers ?? '1').split(',').map(Number);
+const WARMUP = 2;
+const FLOOD_CONNECTIONS = 16;
+const METRICS_TOKEN = 'bench-metrics-token';
+const SECRET_KEY = 'bench-secret-key-0123456789abcdef0123456789abcdef';
+
+function baseEnv(): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    SECRET_KEY,
+    METRICS_TOKEN,
+    // The scenarios sign one account in hundreds of times a second from one address, which is
+    // what the per-address and per-account limits exist to stop; they are off here and tested
+    // on their own.
+    AUTH_RATE_LIMIT_PER_MINUTE: '0',
+    LOGIN_MAX_FAILURES: '0',
+    ALLOW_EMBEDDED_DATABASE: 'true',
+  };
+}
+
+async function prepare(name: string, keep: boolean): Promise<Where & { cleanup(): Promise<void> }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
+  const serverUrl = process.env.DATABASE_URL;
+  const databaseUrl = serverUrl ? await ensureDatabase(serverUrl, name, { fresh: !keep }) : undefined;
+  const env = { ...baseEnv(), DATA_DIR: dataDir, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) };
+  return {
+    databaseUrl,
+    dataDir,
+    env,
+    async cleanup() {
+      if (serverUrl && !keep) await dropDatabase(serverUrl, name);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startTessera(where: Where, workers: number, cores: string | undefined): Promise<Server> {
+  const port = await freePort();
+  return startServer({
+    command: ['node', 'dist/cli.js', 'serve'],
+    env: { ...where.env, WEB_CONCURRENCY: String(workers), PUBLIC_URL: `http://127.0.0.1:${port}` },
+    cores,
+    port,
+    readyPath: '/health/ready',
+    workers,
+  });
+}
+
+async function startBare(workers: number, cores: string | undefined): Promise<Server> {
+  return startServer({
+    command: ['node', 'bench/bare-server.mjs'],
+    env: { BENCH_WORKERS: String(workers) },
+    cores,
+    port: await freePort(),
+    readyPath: '/',
+    workers,
+  });
+}
+
+async function loginFor(url: string, f: Fixtures): Promise<{ accessToken: string; refreshToken: string }> {
+  const response = await fetch(`${url}/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: f.email, password: f.password }),
+  });
+  if (!response.ok) throw new Error(`login failed: ${response.status} ${await response.text()}`);
+  return (await response.json()) as { accessToken: string; refreshToken: string };
+}
+
+async function tokensFor(url: string, f: Fixtures, refreshes: number): Promise<Tokens> {
+  const pairs = await Promise.all(Array.from({ length: refreshes + 1 }, () => loginFor(url, f)));
+  const [first, ...rest] = pairs;
+  return {
+    jwt: (first as { accessToken: string }).accessToken,
+    refreshTokens: rest.map((p) => p.refreshToken),
+  };
+}
+
+function hashRate(cores: string | undefined): number {
+  const command = ['node', '--import', 'tsx', 'bench/hash-rate.ts', '--seconds', '5'];
+  const [file, ...rest] = cores ? ['taskset', '-c', cores, ...command] : command;
+  const out = execFileSync(file as string, rest, { encoding: 'utf8' });
+  return (JSON.parse(out.trim().split('\n').pop() as string) as { hashesPerSecond: number }).hashesPerSecond;
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function show(name: string, r: LoadResult, bare?: LoadResult): void {
+  const ratio = bare ? `  ratio ${(r.rps / bare.rps).toFixed(3)}` : '';
+  log(
+    `  ${name.padEnd(36)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms${ratio}${r.failures ? `  failures ${r.failures}` : ''}`,
+  );
+}
+
+/** The small-data run for one worker count: every scenario, then the flood, then RSS. */
+async function runSmall(where: Where, f: Fixtures, workers: number, readsOnly = false): Promise<WorkerRun> {
+  const place = placement(workers);
+  log(`\n${workers} worker(s): ${place.description}`);
+  const bareServer = await startBare(workers, place.serverCores);
+  const bare = await drive({
+    url: bareServer.url,
+    request: { path: '/' },
+    connections: CONNECTIONS,
+    seconds: SECONDS,
+    warmup: WARMUP,
+  });
+  await bareServer.stop();
+  show('bare Fastify', bare);
+
+  const hashesPerSecond = readsOnly ? 0 : hashRate(place.serverCores);
+  const server = await startTessera(where, workers, place.serverCores);
+  try {
+    const tokens = await tokensFor(server.url, f, CONNECTIONS);
+    const results = new Map<string, LoadResult>();
+    for (const scenario of scenarios(f, tokens)) {
+      if (readsOnly && !scenario.read) continue;
+      const result = await drive({
+        url: server.url,
+        request: scenario.request,
+        connections: CONNECTIONS,
+        seconds: SECONDS,
+        warmup: scenario.name.includes('refresh') ? 0 : WARMUP,
+      });
+      results.set(scenario.name, result);
+      show(scenario.name, result, bare);
+    }
+    const flood = readsOnly ? undefined : await runFlood(server, f, tokens, results);
+    const rss = server
+      .servingPids()
+      .map(rssMb)
+      .filter((mb): mb is number => mb !== undefined);
+    return { workers, placement: place.description, bare, results, hashesPerSecond, flood, rssMb: rss };
+  } finally {
+    await server.stop();
+  }
+}
+
+/** JWT reads at the same connections as their idle scenario, with a login flood alongside. */
+async function runFlood(server: Server, f: Fixtures, tokens: Tokens, results: Map<string, LoadResult>) {
+  const idle = results.get('GET /v1/users/me (JWT)') as LoadResult;
+  const read = scenarios(f, tokens)[0] as Scenario;
+  const workers = server.servingPids().length;
+  await eventLoopLagP99(server.url, METRICS_TOKEN, workers);
+  const floodLogin = drive({
+    url: server.url,
+    request: { method: 'POST', path: '/v1/auth/login', body: { email: f.email, password: f.password } },
+    connections: FLOOD_CONNECTIONS,
+    seconds: SECONDS + WARMUP + 1,
+  });
+  // The reads start once the flood has filled the hashing queue.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const reads = await drive({
+    url: server.url,
+    request: read.request,
+    connections: CONNECTIONS,
+    seconds: SECONDS,
+    warmup: WARMUP,
+  });
+  const lagP99 = await eventLoopLagP99(server.url, METRICS_TOKEN, workers);
+  const login = await floodLogin;
+  log(
+    `  login flood: reads p99 ${reads.p99} ms (idle ${idle.p99} ms), ${reads.rps.toFixed(0)} req/s, lag p99 ${lagP99.toFixed(1)} ms, logins ${login.rps.toFixed(1)}/s`,
+  );
+  return { idleP99: idle.p99, floodP99: reads.p99, lagP99, loginRps: login.rps };
+}
+
+async function main(): Promise<void> {
+  const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, Node ${process.version}`;
+  log(`Machine: ${machine}`);
+  const small = await prepare('tessera_bench', false);
+  const database = small.databaseUrl ? await serverVersion(small.databaseUrl) : 'embedded (PGlite)';
+  log(`Database: ${database}\nSeeding the small data set...`);
+  const fixtures = await makeFixtures(small);
+  pinSelf(placement(1).loadCores);
+
+  if (Number(args.soak) > 0) {
+    const server = await startTessera(small, WORKERS[0] ?? 1, placement(WORKERS[0] ?? 1).serverCores);
+    try {
+      const tokens = await tokensFor(server.url, fixtures, 4);
+      const report = await soak(server, fixtures, tokens, Number(args.soak), log);
+      writeFileSync(args.out ?? 'bench/RESULTS.md', report);
+    } finally {
+      await server.stop();
+      await small.cleanup();
+    }
+    return;
+  }
+
+  const sections: Section[] = [];
+  const smallRuns = new Map<number, WorkerRun>();
+  try {
+    for (const workers of WORKERS) {
+      const run = await runSmall(small, fixtures, workers);
+      smallRuns.set(workers, run);
+      sections.push({
+        title: `Small data, ${workers} worker${workers > 1 ? 's' : ''}`,
+        run,
+        verdicts: judgeSmall(run, small.databaseUrl !== undefined),
+      });
+    }
+  } finally {
+    await small.cleanup();
+  }
+
+  if (args.scale) {
+    const scale = await prepare('tessera_bench_scale', true);
+    try {
+      log(`\nSeeding the scale data set (kept between runs)...`);
+      const scaleFixtures = await makeFixtures(scale, {
+        users: Number(args.users),
+        tenants: Number(args.tenants),
+      });
+      for (const workers of WORKERS) {
+        const run = await runSmall(scale, scaleFixtures, workers, true);
+        sections.push({
+          title: `Scale data (${args.users} users, ${args.tenants} tenants, one tenant of ${args.users} members), ${workers} worker${workers > 1 ? 's' : ''}`,
+          run,
+          verdicts: judgeScale(smallRuns.get(workers) as WorkerRun, run),
+        });
+      }
+    } finally {
+      await scale.cleanup();
+    }
+  }
+
+  const header = [
+    `Run on ${new Date().toISOString().slice(0, 10)}: ${machine}; database ${database}.`,
+    `Each scenario ran ${SECONDS} s after a ${WARMUP} s warm-up with ${CONNECTIONS} connections (autocannon, in the benchmark process); the login flood used ${FLOOD_CONNECTIONS} more.`,
+    'Throughput counts 2xx answers only. The per-address and per-account sign-in limits are off (AUTH_RATE_LIMIT_PER_MINUTE=0, LOGIN_MAX_FAILURES=0) so one account can sign in this often from one address; everything else is the production configuration (NODE_ENV=production, LOG_LEVEL=info, logs written to /dev/null).',
+    `Reproduce: \`${process.env.DATABASE_URL ? 'DATABASE_URL=<server> ' : ''}npm run bench -- ${process.argv.slice(2).join(' ')}\`.`,
+  ];
+  const report = renderReport(header, sections);
+  writeFileSync(args.out ?? 'bench/RESULTS.md', report);
+  process.stdout.write(`\n${report}\n`);
+}
+
+await main();
+process.exit(0);
