@@ -1,6 +1,6 @@
-import { and, desc, eq, gt, isNull, ne } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull, ne, sql } from 'drizzle-orm';
 import { refreshTokens, type SessionRow, sessions } from '../../db/schema/index.js';
-import type { Executor } from '../../platform/db.js';
+import { type Executor, queryRows } from '../../platform/db.js';
 
 export async function insertSession(tx: Executor, values: typeof sessions.$inferInsert): Promise<SessionRow> {
   const [row] = await tx.insert(sessions).values(values).returning();
@@ -14,23 +14,6 @@ export async function insertRefreshToken(
   at: Date,
 ): Promise<void> {
   await tx.insert(refreshTokens).values({ tokenHash, sessionId, createdAt: at });
-}
-
-/**
- * Marks a refresh token used. Only one of any number of concurrent callers gets the session id
- * back: the row is updated only while `used_at` is null, and PostgreSQL serialises the updates.
- */
-export async function consumeRefreshToken(
-  tx: Executor,
-  tokenHash: string,
-  at: Date,
-): Promise<string | undefined> {
-  const [row] = await tx
-    .update(refreshTokens)
-    .set({ usedAt: at })
-    .where(and(eq(refreshTokens.tokenHash, tokenHash), isNull(refreshTokens.usedAt)))
-    .returning({ sessionId: refreshTokens.sessionId });
-  return row?.sessionId;
 }
 
 /** The session a (used) refresh token belongs to, for reuse detection. */
@@ -75,22 +58,42 @@ export async function findSession(tx: Executor, id: string): Promise<SessionRow 
 }
 
 /**
- * Slides a live session's expiry and records its use, in one statement: the row as renewed, or
- * undefined when the session is gone, revoked or expired. The IP stays as it was when not given.
+ * A refresh in one statement, so one round trip: spends the token (only while unused: of any
+ * number of concurrent callers, one gets it), renews its session when that is live (expiry slid,
+ * use recorded, the IP kept when not given) and stores the next token for it. `spent` is false for
+ * an unknown or already used token (reuse detection is the caller's); `session` is undefined when
+ * the token was spent but its session is revoked or expired, and then no next token is stored.
  */
-export async function renewLiveSession(
+export async function rotateRefreshToken(
   tx: Executor,
-  id: string,
-  at: Date,
-  expiresAt: Date,
-  ip: string | null,
-): Promise<SessionRow | undefined> {
-  const [row] = await tx
-    .update(sessions)
-    .set({ lastUsedAt: at, expiresAt, ...(ip === null ? {} : { ip }) })
-    .where(and(eq(sessions.id, id), isNull(sessions.revokedAt), gt(sessions.expiresAt, at)))
-    .returning();
-  return row;
+  values: { tokenHash: string; nextHash: string; at: Date; expiresAt: Date; ip: string | null },
+): Promise<{ spent: boolean; session?: { id: string; userId: string } }> {
+  const { tokenHash, nextHash, ip } = values;
+  // Raw SQL gets no column mapping: timestamps go as ISO text (drizzle's postgres.js setup does not
+  // serialise a Date parameter itself).
+  const at = values.at.toISOString();
+  const expiresAt = values.expiresAt.toISOString();
+  const [row] = await queryRows<{ spent: string | null; id: string | null; user_id: string | null }>(
+    tx,
+    sql`with spent as (
+          update ${refreshTokens} set used_at = ${at}::timestamptz
+          where token_hash = ${tokenHash} and used_at is null
+          returning session_id
+        ), renewed as (
+          update ${sessions} set last_used_at = ${at}::timestamptz, expires_at = ${expiresAt}::timestamptz, ip = coalesce(${ip}::text, ip)
+          where id = (select session_id from spent) and revoked_at is null and expires_at > ${at}::timestamptz
+          returning id, user_id
+        ), issued as (
+          insert into ${refreshTokens} (token_hash, session_id, created_at)
+          select ${nextHash}::text, id, ${at}::timestamptz from renewed
+        )
+        select (select session_id from spent) as spent, renewed.id, renewed.user_id
+        from (select 1) as one left join renewed on true`,
+  );
+  if (!row?.spent) return { spent: false };
+  return row.id && row.user_id
+    ? { spent: true, session: { id: row.id, userId: row.user_id } }
+    : { spent: true };
 }
 
 export async function revokeSession(tx: Executor, id: string, at: Date, reason: string): Promise<boolean> {

@@ -58,26 +58,28 @@ export class SessionService {
   async rotate(
     refreshToken: string,
     client: ClientInfo,
-  ): Promise<{ session: SessionRow; refreshToken: string }> {
+  ): Promise<{ session: { id: string; userId: string }; refreshToken: string }> {
     const tokenHash = sha256(refreshToken);
     const now = this.clock.now();
-    const outcome = await this.db.transaction(async (tx) => {
-      const sessionId = await repo.consumeRefreshToken(tx, tokenHash, now);
-      if (!sessionId) {
-        const owner = await repo.findSessionIdOfRefreshToken(tx, tokenHash);
-        if (owner) await this.#revoke(tx, owner, 'refresh_reuse');
-        return { reusedBy: owner };
-      }
-      const expiresAt = addSeconds(now, this.refreshTtl);
-      const session = await repo.renewLiveSession(tx, sessionId, now, expiresAt, client.ip ?? null);
-      if (!session) return {};
-      const next = randomToken(32);
-      await repo.insertRefreshToken(tx, session.id, sha256(next), now);
-      return { rotated: { session, refreshToken: next } };
+    const next = randomToken(32);
+    const { spent, session } = await repo.rotateRefreshToken(this.db, {
+      tokenHash,
+      nextHash: sha256(next),
+      at: now,
+      expiresAt: addSeconds(now, this.refreshTtl),
+      ip: client.ip ?? null,
     });
-    if (outcome.reusedBy) this.cache.invalidateSession(outcome.reusedBy);
-    if (!outcome.rotated) throw invalidRefresh();
-    return outcome.rotated;
+    if (!spent) {
+      // Unknown, or used before: a used token presented again ends its session.
+      const owner = await this.db.transaction(async (tx) => {
+        const id = await repo.findSessionIdOfRefreshToken(tx, tokenHash);
+        if (id) await this.#revoke(tx, id, 'refresh_reuse');
+        return id;
+      });
+      if (owner) this.cache.invalidateSession(owner);
+    }
+    if (!session) throw invalidRefresh();
+    return { session, refreshToken: next };
   }
 
   /**
