@@ -84,13 +84,25 @@ export function createLogger(level: string, stream?: DestinationStream): Fastify
   );
 }
 
+/** Bytes of log lines gathered before a write; a timer writes a smaller remainder within a second. */
+const LOG_BUFFER_BYTES = 4096;
+
 /**
- * Where both loggers write: the given stream (tests), else stdout, asynchronously: a synchronous
- * write(2) per access line was 5 % of a busy worker, while lines written as the previous write
- * completes go out together. pino flushes what is pending when the process exits.
+ * Where both loggers write: the given stream (tests), else stdout, asynchronously and in batches:
+ * a write(2) per access line was 5 % of a busy worker. Lines are gathered up to 4 KiB, and a timer
+ * writes what is waiting every second, so a quiet service still logs promptly; pino flushes what
+ * is pending when the process exits.
  */
 export function logDestination(stream?: DestinationStream): DestinationStream {
-  return stream ?? pino.destination({ dest: 1, sync: false });
+  if (stream) return stream;
+  const destination = pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES });
+  setInterval(() => {
+    // flush() throws while the file descriptor is still opening; the next tick retries.
+    try {
+      destination.flush();
+    } catch {}
+  }, 1000).unref();
+  return destination;
 }
 
 /**
