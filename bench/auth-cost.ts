@@ -1,7 +1,7 @@
 /**
  * The cost of authenticating with a cached API key next to a JWT, in-process, through the same
- * `app.inject`: GET /v1/auth/principal (the contract's "who am I", one query in its handler for
- * both kinds) and POST /v1/authz/check (answered from caches alone for both), plus the
+ * `app.inject`: GET /v1/auth/principal (the contract's "who am I") and POST /v1/authz/check, both
+ * answered from caches alone for both kinds, plus the
  * authenticators on their own. Run: `npx tsx bench/auth-cost.ts` (N=20000 by default).
  */
 import { N, startBenchApp, time } from './bench-app.js';

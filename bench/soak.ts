@@ -40,10 +40,18 @@ export async function soak(
   const requests = results.reduce((sum, r) => sum + r.rps * r.seconds, 0);
   const failures = results.reduce((sum, r) => sum + r.failures, 0);
   const rows = samples.map((s) => `| ${s.at} | ${s.rss.map((mb) => mb.toFixed(0)).join(' / ')} |`);
+  // Growth shows as a later third that sits above the first; garbage collection makes single
+  // samples swing, so compare the means.
+  const third = Math.max(1, Math.floor(samples.length / 3));
+  const mean = (part: typeof samples) =>
+    part.reduce((sum, s) => sum + Math.max(...s.rss), 0) / part.length;
+  const everyRss = samples.flatMap((s) => s.rss);
   return [
     '# Soak: RSS under the mixed scenario',
     '',
     `${seconds} s of every read scenario, logins and refreshes at once: ${Math.round(requests)} successful requests, ${failures} failures.`,
+    '',
+    `RSS ranged from ${Math.min(...everyRss).toFixed(0)} to ${Math.max(...everyRss).toFixed(0)} MB; the mean of the largest worker was ${mean(samples.slice(0, third)).toFixed(0)} MB over the first third of the samples and ${mean(samples.slice(-third)).toFixed(0)} MB over the last.`,
     '',
     '| seconds | RSS MB per worker |',
     '|---:|---|',
