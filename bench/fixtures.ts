@@ -1,17 +1,18 @@
 /**
  * What the scenarios need, made before any server starts (the embedded database is
  * single-process): an owner with a tenant of MEMBERS members and a read API key in it, made
- * through the app itself, with the members bulk-inserted by the seeding code.
+ * through the app itself, with the members bulk-inserted by the seeding code. On the scale data
+ * the tenant is seed:scale's big one and the owner its seeded owner; nothing is added to it, so
+ * the database stays the size it was seeded at.
  */
 
 import { sql } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { uuidv7 } from '../src/domain/ids.js';
 import { type Database, openDatabase, queryRows } from '../src/platform/db.js';
 import { migrate } from '../src/platform/migrate.js';
-import { seedMembers, seedScale } from './seed.js';
+import { SEED_PASSWORD, scaleUserEmail, seedMembers, seedScale } from './seed.js';
 
 export const MEMBERS = 10_000;
 export const PASSWORD = 'bench-password-123';
@@ -40,27 +41,25 @@ export async function makeFixtures(
   const config = loadConfig({ ...where.env, LOG_LEVEL: 'silent' });
   const app = await buildApp({ config, database });
   try {
-    const email = `owner-${Date.now()}@bench.test`;
-    const owner = await call(app, 'POST', '/v1/auth/register', undefined, { email, password: PASSWORD });
-    const jwt = owner.accessToken as string;
-    let tenantId: string;
-    if (scale) {
-      const { bigTenantId } = await seedScale(database, {
-        ...scale,
-        onProgress: progress('scale'),
-      });
-      tenantId = bigTenantId;
-      await makeOwner(database, tenantId, (owner.user as { id: string }).id);
-    } else {
-      tenantId = (await call(app, 'POST', '/v1/tenants', jwt, { name: 'Bench' })).id as string;
-      await seedMembers(database, tenantId, MEMBERS, { onProgress: progress('members') });
-    }
+    // On the scale data the big tenant's owner is seeded user 1, with the seeded password.
+    const { email, password } = scale
+      ? { email: scaleUserEmail(1), password: SEED_PASSWORD }
+      : { email: `owner-${Date.now()}@bench.test`, password: PASSWORD };
+    const bigTenantId = scale
+      ? (await seedScale(database, { ...scale, onProgress: progress('scale') })).bigTenantId
+      : undefined;
+    if (!scale) await call(app, 'POST', '/v1/auth/register', undefined, { email, password });
+    const login = await call(app, 'POST', '/v1/auth/login', undefined, { email, password });
+    const jwt = login.accessToken as string;
+    const tenantId =
+      bigTenantId ?? ((await call(app, 'POST', '/v1/tenants', jwt, { name: 'Bench' })).id as string);
+    if (!scale) await seedMembers(database, tenantId, MEMBERS, { onProgress: progress('members') });
     const issued = await call(app, 'POST', `/v1/tenants/${tenantId}/api-keys`, jwt, {
       name: 'bench',
       scope: 'read',
     });
     const lastPageCursor = await lastPage(database, tenantId);
-    return { email, password: PASSWORD, tenantId, apiKey: issued.key as string, lastPageCursor };
+    return { email, password, tenantId, apiKey: issued.key as string, lastPageCursor };
   } finally {
     await app.close();
     await database.close();
@@ -83,19 +82,6 @@ async function call(
   if (response.statusCode >= 300)
     throw new Error(`${method} ${url}: ${response.statusCode} ${response.body}`);
   return response.json() as Record<string, unknown>;
-}
-
-/** The bench owner joins the seeded big tenant as an owner, as an invitation would make them. */
-async function makeOwner(database: Database, tenantId: string, userId: string): Promise<void> {
-  await queryRows(
-    database.db,
-    sql`WITH m AS (
-          INSERT INTO memberships (tenant_id, id, user_id) VALUES (${tenantId}, ${uuidv7()}, ${userId})
-          RETURNING tenant_id, user_id)
-        INSERT INTO member_roles (tenant_id, user_id, role_id)
-        SELECT m.tenant_id, m.user_id, r.id FROM m
-        JOIN roles r ON r.tenant_id = m.tenant_id AND r.built_in = 'owner'`,
-  );
 }
 
 /** The members list runs newest first; the last page of 20 starts after the 21st-oldest row. */

@@ -43,8 +43,7 @@ export async function soak(
   // Growth shows as a later third that sits above the first; garbage collection makes single
   // samples swing, so compare the means.
   const third = Math.max(1, Math.floor(samples.length / 3));
-  const mean = (part: typeof samples) =>
-    part.reduce((sum, s) => sum + Math.max(...s.rss), 0) / part.length;
+  const mean = (part: typeof samples) => part.reduce((sum, s) => sum + Math.max(...s.rss), 0) / part.length;
   const everyRss = samples.flatMap((s) => s.rss);
   return [
     '# Soak: RSS under the mixed scenario',
