@@ -117,6 +117,7 @@ export const PrincipalView = Type.Unsafe<
 >({
   type: 'object',
   if: { type: 'object', properties: { type: { const: 'api_key' } }, required: ['type'] },
+  // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then/else keyword, not a thenable
   then: ApiKeyPrincipalView,
   else: UserPrincipalView,
 });
