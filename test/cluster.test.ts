@@ -87,12 +87,18 @@ describe.skipIf(!isServerDatabase())('WEB_CONCURRENCY workers', { timeout: 30_00
     });
   }
 
-  /** The process ids that served these requests, from their log lines. */
+  /**
+   * The process ids that served these requests, from their log lines. Workers write their logs in
+   * batches, at least once a second, so this waits (up to 3 s) until every request's line is in.
+   */
   async function servedBy(ids: string[]): Promise<Set<number>> {
     const wanted = new Set(ids);
-    // The worker writes the line before it answers, but the pipe may deliver it a moment later.
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    return new Set(logs().flatMap((l) => (l.reqId && wanted.has(l.reqId) ? [l.pid] : [])));
+    const deadline = Date.now() + 3_000;
+    for (;;) {
+      const lines = logs().filter((l) => l.reqId && wanted.has(l.reqId));
+      if (lines.length >= wanted.size || Date.now() > deadline) return new Set(lines.map((l) => l.pid));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
   /** `count` requests in a row, each on a new connection. */
@@ -103,19 +109,23 @@ describe.skipIf(!isServerDatabase())('WEB_CONCURRENCY workers', { timeout: 30_00
   }
 
   /**
-   * Asks until every worker has answered `status` at least once, for up to ~1 s. The worker that
-   * made a change drops its cache entry at once; the others hear of it through LISTEN/NOTIFY, a few
-   * milliseconds later, and a request arriving within that window is still answered from their
-   * cache (as on another host). What must hold is that the window is short, and that no worker
-   * falls back to the old answer afterwards.
+   * Asks until every worker has answered `status` at least once. The worker that made a change
+   * drops its cache entry at once; the others hear of it through LISTEN/NOTIFY, a few milliseconds
+   * later, and a request arriving within that window is still answered from their cache (as on
+   * another host). What must hold is that the window is short, and that no worker falls back to
+   * the old answer afterwards. Requests go in rounds, since which worker answered is known only
+   * once its log line is written.
    */
   async function untilEveryWorker(status: number, send: () => Promise<Reply & { id: string }>) {
-    const deadline = Date.now() + 1_000;
+    const deadline = Date.now() + 5_000;
     const answered: string[] = [];
-    while ((await servedBy(answered)).size < WORKERS) {
-      if (Date.now() > deadline) throw new Error(`not every worker answered ${status} within 1 s`);
-      const reply = await send();
-      if (reply.status === status) answered.push(reply.id);
+    for (;;) {
+      for (let i = 0; i < 2 * WORKERS; i++) {
+        const reply = await send();
+        if (reply.status === status) answered.push(reply.id);
+      }
+      if ((await servedBy(answered)).size >= WORKERS) return;
+      if (Date.now() > deadline) throw new Error(`not every worker answered ${status} within 5 s`);
     }
   }
 
