@@ -1,8 +1,9 @@
 import { count, eq, isNull } from 'drizzle-orm';
-import { type CryptoKey, createLocalJWKSet, decodeProtectedHeader, type JWK, jwtVerify, SignJWT } from 'jose';
+import { type CryptoKey, createLocalJWKSet, decodeProtectedHeader, type JWK, jwtVerify } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestApp, request, type TestApp, TestClock } from '../../../test/app.js';
 import { createSignedInUser, type SignedIn, signIn } from '../../../test/factories.js';
+import { signAccessToken } from '../../../test/tokens.js';
 import { signingKeys } from '../../db/schema/index.js';
 import { randomToken } from '../../domain/secrets.js';
 
@@ -28,18 +29,8 @@ const kidOf = (token: string) => decodeProtectedHeader(token).kid;
 const me = (token: string, app: TestApp = t) => request(app.app, 'GET', '/v1/users/me', { token });
 
 /** A token signed directly with `key` under `kid`, valid for the next ten minutes by the clock. */
-function signWith(kid: string, key: CryptoKey, who: SignedIn): Promise<string> {
-  const now = Math.floor(clock.now().getTime() / 1000);
-  return new SignJWT({ sid: who.sessionId })
-    .setProtectedHeader({ alg: 'EdDSA', kid, typ: 'at+jwt' })
-    .setIssuer(ISSUER)
-    .setAudience(ISSUER)
-    .setSubject(who.user.id)
-    .setJti(randomToken(16))
-    .setIssuedAt(now)
-    .setExpirationTime(now + 600)
-    .sign(key);
-}
+const signWith = (kid: string, key: CryptoKey, who: SignedIn) =>
+  signAccessToken({ kid, key }, who, { issuer: ISSUER, now: clock.now(), ttlSeconds: 600 });
 
 describe('the key set', () => {
   it('publishes the signing key as a public Ed25519 JWK, without private parts', async () => {

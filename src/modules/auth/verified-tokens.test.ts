@@ -1,8 +1,8 @@
-import { type CryptoKey, decodeProtectedHeader, SignJWT } from 'jose';
+import { type CryptoKey, decodeProtectedHeader } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestApp, request, type TestApp, TestClock } from '../../../test/app.js';
 import { createSignedInUser, type SignedIn } from '../../../test/factories.js';
-import { randomToken } from '../../domain/secrets.js';
+import { signAccessToken } from '../../../test/tokens.js';
 
 // AccessTokens keeps tokens it has verified; these tests hold the cache to the same answers the
 // full verification gives.
@@ -65,15 +65,5 @@ describe('verified access tokens', () => {
 });
 
 /** Signed with our key but valid for two hours, so only the key's withdrawal can end it. */
-function signLongLived(kid: string, key: CryptoKey, who: SignedIn): Promise<string> {
-  const now = Math.floor(clock.now().getTime() / 1000);
-  return new SignJWT({ sid: who.sessionId })
-    .setProtectedHeader({ alg: 'EdDSA', kid, typ: 'at+jwt' })
-    .setIssuer(ISSUER)
-    .setAudience(ISSUER)
-    .setSubject(who.user.id)
-    .setJti(randomToken(16))
-    .setIssuedAt(now)
-    .setExpirationTime(now + 7200)
-    .sign(key);
-}
+const signLongLived = (kid: string, key: CryptoKey, who: SignedIn) =>
+  signAccessToken({ kid, key }, who, { issuer: ISSUER, now: clock.now(), ttlSeconds: 7200 });
