@@ -9,6 +9,9 @@
  *   --scale            also repeat the read scenarios on a database of --users users and
  *                      --tenants tenants with one tenant holding every user (seeded once, kept)
  *   --soak N           instead: run the mixed scenario for N seconds and report RSS over time
+ *   --only TEXT        run only the scenarios whose name contains TEXT (targets needing others
+ *                      are then reported as not measured)
+ *   --cpu-prof DIR     start Tessera with --cpu-prof, writing a .cpuprofile per process to DIR
  *
  * DATABASE_URL names the PostgreSQL server to use (the script creates its own databases there);
  * without it the embedded database is used.
@@ -37,6 +40,8 @@ const { values: args } = parseArgs({
     tenants: { type: 'string', default: '10000' },
     soak: { type: 'string', default: '0' },
     out: { type: 'string', default: 'bench/RESULTS.md' },
+    only: { type: 'string' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -81,13 +86,18 @@ async function prepare(name: string, keep: boolean): Promise<Where & { cleanup()
 async function startTessera(where: Where, workers: number, cores: string | undefined): Promise<Server> {
   const port = await freePort();
   return startServer({
-    command: ['node', 'dist/cli.js', 'serve'],
+    command: ['node', ...profileArgs(), 'dist/cli.js', 'serve'],
     env: { ...where.env, WEB_CONCURRENCY: String(workers), PUBLIC_URL: `http://127.0.0.1:${port}` },
     cores,
     port,
     readyPath: '/health/ready',
     workers,
   });
+}
+
+function profileArgs(): string[] {
+  const dir = args['cpu-prof'];
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
 }
 
 async function startBare(workers: number, cores: string | undefined): Promise<Server> {
@@ -153,13 +163,16 @@ async function runSmall(where: Where, f: Fixtures, workers: number, readsOnly = 
   await bareServer.stop();
   show('bare Fastify', bare);
 
-  const hashesPerSecond = readsOnly ? 0 : hashRate(place.serverCores);
+  const selected = scenarios(f, { jwt: '', refreshTokens: [] }).filter(
+    (s) => (!readsOnly || s.read) && (!args.only || s.name.includes(args.only)),
+  );
+  const hashesPerSecond = selected.some((s) => s.name.includes('login')) ? hashRate(place.serverCores) : 0;
   const server = await startTessera(where, workers, place.serverCores);
   try {
     const tokens = await tokensFor(server.url, f, CONNECTIONS);
     const results = new Map<string, LoadResult>();
     for (const scenario of scenarios(f, tokens)) {
-      if (readsOnly && !scenario.read) continue;
+      if (!selected.some((s) => s.name === scenario.name)) continue;
       const result = await drive({
         url: server.url,
         request: scenario.request,
@@ -170,7 +183,7 @@ async function runSmall(where: Where, f: Fixtures, workers: number, readsOnly = 
       results.set(scenario.name, result);
       show(scenario.name, result, bare);
     }
-    const flood = readsOnly ? undefined : await runFlood(server, f, tokens, results);
+    const flood = readsOnly || args.only ? undefined : await runFlood(server, f, tokens, results);
     const rss = server
       .servingPids()
       .map(rssMb)

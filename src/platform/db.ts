@@ -48,7 +48,8 @@ function openServer(url: string, max: number): Database {
   const client = postgres(url, {
     max,
     onnotice: () => {},
-    connection: { application_name: 'tessera' },
+    // Prepared statements keep their generic plan from the first execution (see preparing()).
+    connection: { application_name: 'tessera', plan_cache_mode: 'force_generic_plan' },
   });
   return {
     kind: 'server',
@@ -64,19 +65,31 @@ function openServer(url: string, max: number): Database {
 /**
  * drizzle runs every query unnamed (postgres.js `prepare: false`), so PostgreSQL parsed and planned
  * each one on every execution (about 1 ms of planning for a members page) and postgres.js spent a
- * round trip describing it first. The app's queries are fixed texts with bound parameters, so those
- * with parameters are prepared instead: parsed and planned once per connection, then only bound
- * and executed. Parameterless commands (migrations, DDL) run as before. A server without prepared
- * statements (a transaction-pooling proxy) opts out with `?prepare=false` on DATABASE_URL, which
- * postgres.js honours over any per-query setting.
+ * round trip describing it first. The app's queries are fixed texts with bound parameters, so they
+ * are prepared instead: parsed and planned once per connection, then only bound and executed.
+ * Planned once needs plan_cache_mode=force_generic_plan: left to choose, PostgreSQL plans each
+ * execution for its parameters whenever its estimate of the generic plan comes out a little
+ * costlier, which for the members page it did every time, spending more CPU than the app. Every
+ * statement here is a lookup by key or a keyset page, whose plan does not depend on the values;
+ * test/hot-path-explain.test.ts checks the generic plans of the hot paths use their indexes.
+ * Parameterless queries are prepared too (the platform audit log's head is one); other
+ * parameterless commands (migrations, DDL) keep the simple protocol, which takes several
+ * statements in one string. A server without prepared statements (a transaction-pooling
+ * proxy) opts out with `?prepare=false` on DATABASE_URL, which postgres.js honours over any
+ * per-query setting.
  */
 type Sql = postgres.Sql;
+const QUERY = /^\s*(select|with)\b/i;
 function preparing(client: Sql): Sql {
   return new Proxy(client, {
     get(target, property, receiver) {
       if (property === 'unsafe') {
         return (query: string, params?: unknown[], options?: Record<string, unknown>) =>
-          target.unsafe(query, params as never, params?.length ? { ...options, prepare: true } : options);
+          target.unsafe(
+            query,
+            params as never,
+            params?.length || QUERY.test(query) ? { ...options, prepare: true, simple: false } : options,
+          );
       }
       // Transactions and savepoints hand their callback a client of their own: wrap it too.
       if (property === 'begin' || property === 'savepoint') {
@@ -127,6 +140,19 @@ function checkChannel(channel: string): string {
     throw new Error(`Invalid channel name ${JSON.stringify(channel)}: use letters, digits and _`);
   }
   return channel;
+}
+
+/**
+ * A LIMIT written into the statement instead of bound as a parameter. The app's statements run on
+ * their generic plan (see preparing()), and PostgreSQL makes the generic plan of `limit $n` as if a
+ * tenth of the matching rows came back: for a million-member tenant, a plan for 100,000 rows to
+ * answer 21. Written in, the limit is planned for. drizzle's `.limit()` binds numbers but embeds an
+ * SQL fragment as it is (pg-core dialect, `typeof limit === 'object'`). Give it few distinct values
+ * (see pageLimit): each makes a statement of its own, prepared and kept on every connection.
+ */
+export function literalLimit(rows: number): number {
+  if (!Number.isSafeInteger(rows) || rows < 0) throw new RangeError(`Not a row count: ${rows}`);
+  return sql.raw(String(rows)) as unknown as number;
 }
 
 /** Rows of a raw query: postgres.js answers an array, PGlite an object holding one. */

@@ -1,10 +1,11 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase } from '../../test/database.js';
+import { users } from '../db/schema/index.js';
 import { ValidationError } from '../domain/errors.js';
 import { uuidv7 } from '../domain/ids.js';
 import { type Database, queryRows } from './db.js';
-import { decodeCursor, encodeCursor, likePattern, toPage } from './pagination.js';
+import { decodeCursor, encodeCursor, likePattern, pageLimit, toPage } from './pagination.js';
 
 describe('cursors', () => {
   it('round-trip an id and look opaque', () => {
@@ -53,6 +54,32 @@ describe('toPage', () => {
   it('with limit rows or fewer is the last page', () => {
     expect(toPage(rows.slice(0, 3), 3, (r) => r.n)).toEqual({ data: [0, 1, 2], nextCursor: null });
     expect(toPage([], 3, (r: { id: string }) => r.id)).toEqual({ data: [], nextCursor: null });
+  });
+});
+
+describe('pageLimit', () => {
+  let database: Database;
+  beforeAll(async () => {
+    database = await openTestDatabase();
+  });
+  afterAll(() => database.close());
+  const limitOf = (limit: number) => database.db.select().from(users).limit(pageLimit(limit)).toSQL();
+
+  it('writes the row count into the statement, one more than the page or rounded up to a few sizes', () => {
+    expect(limitOf(20)).toMatchObject({ params: [] });
+    expect(limitOf(20).sql).toMatch(/ limit 21$/);
+    expect(limitOf(10).sql).toMatch(/ limit 11$/);
+    expect(limitOf(1).sql).toMatch(/ limit 11$/);
+    expect(limitOf(21).sql).toMatch(/ limit 51$/);
+    expect(limitOf(100).sql).toMatch(/ limit 101$/);
+    expect(() => pageLimit(101)).toThrow(RangeError);
+  });
+
+  it('a page of more rows than asked for still answers the page asked for', () => {
+    const rows = Array.from({ length: 11 }, (_, i) => ({ id: uuidv7(4000 - i), n: i }));
+    const page = toPage(rows, 2, (r) => r.n);
+    expect(page.data).toEqual([0, 1]);
+    expect(decodeCursor(page.nextCursor!)).toBe(rows[1]!.id);
   });
 });
 

@@ -1,5 +1,6 @@
 import { ValidationError } from '../domain/errors.js';
 import { isUuid } from '../domain/ids.js';
+import { literalLimit } from './db.js';
 
 export interface Page<T> {
   data: T[];
@@ -23,7 +24,20 @@ export function decodeCursor(cursor: string | undefined): string | undefined {
   return id;
 }
 
-/** Takes `limit + 1` rows (newest first) and turns them into a page. */
+/**
+ * How many rows a page query fetches, as a literal (see literalLimit): at least `limit + 1`, so
+ * toPage can tell whether another page follows, rounded up to one of a few sizes so that any
+ * `?limit=` makes one of four statements per list query, not one of a hundred.
+ */
+const FETCH_SIZES = [11, 21, 51, 101];
+export function pageLimit(limit: number): number {
+  const size = FETCH_SIZES.find((n) => n > limit);
+  if (size === undefined)
+    throw new RangeError(`Page size over ${(FETCH_SIZES.at(-1) as number) - 1}: ${limit}`);
+  return literalLimit(size);
+}
+
+/** Takes at least `limit + 1` rows (newest first) and turns them into a page of `limit`. */
 export function toPage<T extends { id: string }, V>(rows: T[], limit: number, view: (row: T) => V): Page<V> {
   const more = rows.length > limit;
   const data = more ? rows.slice(0, limit) : rows;

@@ -2,7 +2,7 @@ import { and, asc, desc, eq, ilike, inArray, lt } from 'drizzle-orm';
 import { type ApiKeyRow, apiKeyPermissions, apiKeys, memberRoles, roles } from '../../db/schema/index.js';
 import { ValidationError } from '../../domain/errors.js';
 import type { Executor } from '../../platform/db.js';
-import { likePattern } from '../../platform/pagination.js';
+import { likePattern, pageLimit } from '../../platform/pagination.js';
 import { isForeignKeyViolation } from '../../platform/pg-errors.js';
 
 /** A key of this tenant; another tenant's key id is simply not found. */
@@ -37,7 +37,7 @@ export function listApiKeys(
       ),
     )
     .orderBy(desc(apiKeys.id))
-    .limit(options.limit + 1);
+    .limit(pageLimit(options.limit));
 }
 
 /** The permission keys of each key, sorted, by key id. */

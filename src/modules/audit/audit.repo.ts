@@ -1,6 +1,7 @@
 import { and, asc, desc, eq, gt, gte, isNull, lt, lte, type SQL, sql } from 'drizzle-orm';
 import { type AuditRow, auditAnchors, auditLog } from '../../db/schema/index.js';
-import type { Executor } from '../../platform/db.js';
+import { type Executor, literalLimit } from '../../platform/db.js';
+import { pageLimit } from '../../platform/pagination.js';
 
 /** A log: a tenant's (its id), or the platform's (null). */
 export type LogId = string | null;
@@ -40,7 +41,7 @@ export async function lastEntry(
     .from(auditLog)
     .where(inLog(log))
     .orderBy(...newestFirst)
-    .limit(1);
+    .limit(literalLimit(1));
   return row;
 }
 
@@ -80,7 +81,7 @@ export function listEntries(db: Executor, log: LogId, filter: ListFilter): Promi
     .from(auditLog)
     .where(and(...conditions))
     .orderBy(desc(auditLog.id))
-    .limit(filter.limit + 1);
+    .limit(pageLimit(filter.limit));
 }
 
 /** Entries after `afterSeq`, in chain order. */
@@ -90,7 +91,7 @@ export function entriesAfter(db: Executor, log: LogId, afterSeq: number, limit: 
     .from(auditLog)
     .where(and(inLog(log), gt(auditLog.seq, afterSeq)))
     .orderBy(asc(auditLog.seq))
-    .limit(limit);
+    .limit(literalLimit(limit));
 }
 
 /** The logs holding an entry older than `cutoff`. */
@@ -109,7 +110,7 @@ export async function lastOlderThan(tx: Executor, log: LogId, cutoff: Date) {
     .from(auditLog)
     .where(and(inLog(log), lt(auditLog.occurredAt, cutoff)))
     .orderBy(...newestFirst)
-    .limit(1);
+    .limit(literalLimit(1));
   return row;
 }
 

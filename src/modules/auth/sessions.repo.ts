@@ -1,6 +1,6 @@
 import { and, desc, eq, gt, isNull, ne, sql } from 'drizzle-orm';
 import { refreshTokens, type SessionRow, sessions } from '../../db/schema/index.js';
-import { type Executor, queryRows } from '../../platform/db.js';
+import { type Executor, literalLimit, queryRows } from '../../platform/db.js';
 
 export async function insertSession(tx: Executor, values: typeof sessions.$inferInsert): Promise<SessionRow> {
   const [row] = await tx.insert(sessions).values(values).returning();
@@ -133,5 +133,5 @@ export async function listLiveSessions(tx: Executor, userId: string, now: Date):
     .from(sessions)
     .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)))
     .orderBy(desc(sessions.lastUsedAt))
-    .limit(1000);
+    .limit(literalLimit(1000));
 }

@@ -9,6 +9,7 @@ import {
 } from '../../db/schema/index.js';
 import { ConflictError } from '../../domain/errors.js';
 import type { Executor } from '../../platform/db.js';
+import { pageLimit } from '../../platform/pagination.js';
 import { isUniqueViolation } from '../../platform/pg-errors.js';
 import type { InvitationStatus } from './invitations.schemas.js';
 
@@ -155,7 +156,7 @@ export function listPage(
       ),
     )
     .orderBy(desc(invitations.tenantId), desc(invitations.id))
-    .limit(options.limit + 1);
+    .limit(pageLimit(options.limit));
 }
 
 /** Live pending invitations addressed to `email`, newest first. */
@@ -177,7 +178,7 @@ export function pendingForEmail(
       ),
     )
     .orderBy(desc(invitations.id))
-    .limit(options.limit + 1);
+    .limit(pageLimit(options.limit));
 }
 
 export async function findWithInviter(tx: Executor, id: string): Promise<InvitationListRow | undefined> {

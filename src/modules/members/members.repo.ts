@@ -1,8 +1,8 @@
-import { and, asc, desc, eq, ilike, inArray, lt, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import { memberRoles, memberships, type RoleRow, roles, tenants, users } from '../../db/schema/index.js';
 import { ConflictError } from '../../domain/errors.js';
 import { type Executor, queryRows } from '../../platform/db.js';
-import { likePattern } from '../../platform/pagination.js';
+import { likePattern, pageLimit } from '../../platform/pagination.js';
 import { isUniqueViolation } from '../../platform/pg-errors.js';
 
 export interface MemberRow {
@@ -17,17 +17,6 @@ export type HeldRole = Pick<RoleRow, 'id' | 'name' | 'builtIn'>;
 export interface MemberPageRow extends MemberRow {
   roles: Array<Pick<RoleRow, 'id' | 'name'>>;
 }
-
-/**
- * The member's roles as a JSON array, by name, made in the same query as the page: one round trip
- * per page instead of two. Each row's lookup is a range of the member_roles key.
- */
-const heldRolesJson = sql<MemberPageRow['roles']>`coalesce((
-  select json_agg(json_build_object('id', ${roles.id}, 'name', ${roles.name}) order by ${roles.name}, ${roles.id})
-  from ${memberRoles}
-  join ${roles} on ${roles.tenantId} = ${memberRoles.tenantId} and ${roles.id} = ${memberRoles.roleId}
-  where ${memberRoles.tenantId} = ${memberships.tenantId} and ${memberRoles.userId} = ${memberships.userId}
-), '[]'::json)`;
 
 const memberColumns = {
   id: memberships.id,
@@ -116,33 +105,52 @@ export async function findMember(
 }
 
 /**
- * One page of a tenant's members with their roles, newest first: keyset on the (tenant_id, id) primary key, which
- * serves the rows in order, so the millionth row costs what the first does. Not a row comparison
- * `(tenant_id, id) < ($1, $2)`: PostgreSQL positions a backward scan on `tenant_id = $1` and then
- * walks to the cursor, 64 ms deep in a 1M-member tenant against 0.04 ms this way
- * (bench/members-page-depth.ts). Built without running, so a test can EXPLAIN it.
+ * One page of a tenant's members with their roles, newest first, in one round trip (each member's
+ * roles are a JSON array from a lookup on the member_roles key). Keyset on the (tenant_id, id) primary
+ * key, which serves the rows in order, so the millionth row costs what the first does. Not a row
+ * comparison `(tenant_id, id) < ($1, $2)`: PostgreSQL positions a backward scan on `tenant_id = $1`
+ * and then walks to the cursor, 64 ms deep in a 1M-member tenant against 0.04 ms this way
+ * (bench/members-page-depth.ts). Written in SQL rather than with drizzle's builder: building this
+ * select column by column and mapping its rows back took more of the event loop than the rest of
+ * the request. Built without running, so a test can EXPLAIN it.
  */
 export function membersPageQuery(
+  tenantId: string,
+  options: { q?: string | undefined; before?: string | undefined; limit: number },
+): SQL {
+  const pattern = options.q ? likePattern(options.q) : undefined;
+  return sql`select m.id, m.created_at as "createdAt", u.id as "userId", u.email, u.name,
+      coalesce((select json_agg(json_build_object('id', r.id, 'name', r.name) order by r.name, r.id)
+                from ${memberRoles} mr join ${roles} r on r.tenant_id = mr.tenant_id and r.id = mr.role_id
+                where mr.tenant_id = m.tenant_id and mr.user_id = m.user_id), '[]'::json) as roles
+    from ${memberships} m join ${users} u on u.id = m.user_id
+    where m.tenant_id = ${tenantId}${options.before ? sql` and m.id < ${options.before}` : sql.empty()}${
+      pattern ? sql` and (u.email ilike ${pattern} or u.name ilike ${pattern})` : sql.empty()
+    }
+    order by m.tenant_id desc, m.id desc
+    limit ${pageLimit(options.limit)}`;
+}
+
+export async function membersPage(
   tx: Executor,
   tenantId: string,
   options: { q?: string | undefined; before?: string | undefined; limit: number },
-) {
-  const search = options.q
-    ? or(ilike(users.email, likePattern(options.q)), ilike(users.name, likePattern(options.q)))
-    : undefined;
-  return tx
-    .select({ ...memberColumns, roles: heldRolesJson })
-    .from(memberships)
-    .innerJoin(users, eq(users.id, memberships.userId))
-    .where(
-      and(
-        eq(memberships.tenantId, tenantId),
-        options.before ? lt(memberships.id, options.before) : undefined,
-        search,
-      ),
-    )
-    .orderBy(desc(memberships.tenantId), desc(memberships.id))
-    .limit(options.limit + 1);
+): Promise<MemberPageRow[]> {
+  const rows = await queryRows<{
+    id: string;
+    /** drizzle has both drivers hand timestamps over as PostgreSQL's text, which Date parses. */
+    createdAt: string;
+    userId: string;
+    email: string;
+    name: string | null;
+    roles: MemberPageRow['roles'];
+  }>(tx, membersPageQuery(tenantId, options));
+  return rows.map((r) => ({
+    id: r.id,
+    createdAt: new Date(r.createdAt),
+    user: { id: r.userId, email: r.email, name: r.name },
+    roles: r.roles,
+  }));
 }
 
 /** The roles each of `userIds` holds in the tenant, by user id, each list by name. */

@@ -207,7 +207,7 @@ describe('GET /v1/tenants/:tenantId/members', () => {
 
     const plan = await queryRows<Record<string, string>>(
       db(),
-      sql`explain ${membersPageQuery(db(), w.tenant.id, { before, limit: 100 })}`,
+      sql`explain ${membersPageQuery(w.tenant.id, { before, limit: 100 })}`,
     );
     const text = plan.map((row) => Object.values(row).join(' ')).join('\n');
     expect(text).toContain('memberships_pkey');

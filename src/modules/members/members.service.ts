@@ -77,7 +77,7 @@ export class MemberService {
     tenantId: string,
     query: { q?: string | undefined; cursor?: string | undefined; limit: number },
   ): Promise<Page<MembershipView>> {
-    const rows = await repo.membersPageQuery(this.db, tenantId, {
+    const rows = await repo.membersPage(this.db, tenantId, {
       q: query.q,
       before: decodeCursor(query.cursor),
       limit: query.limit,

@@ -2,7 +2,7 @@ import { and, asc, eq, gt, ilike, inArray, or } from 'drizzle-orm';
 import { type PermissionRow, permissions } from '../../db/schema/index.js';
 import { ConflictError } from '../../domain/errors.js';
 import type { Executor } from '../../platform/db.js';
-import { likePattern } from '../../platform/pagination.js';
+import { likePattern, pageLimit } from '../../platform/pagination.js';
 import { isUniqueViolation } from '../../platform/pg-errors.js';
 
 export async function findPermission(tx: Executor, key: string): Promise<PermissionRow | undefined> {
@@ -41,7 +41,7 @@ export function listPermissions(
     .from(permissions)
     .where(and(search, options.after ? gt(permissions.key, options.after) : undefined))
     .orderBy(asc(permissions.key))
-    .limit(options.limit + 1);
+    .limit(pageLimit(options.limit));
 }
 
 /** @throws ConflictError conflict when the key exists (permissions_pkey) */

@@ -1,8 +1,8 @@
 import { and, asc, desc, eq, ilike, inArray, lt, sql } from 'drizzle-orm';
 import { memberRoles, type RoleRow, rolePermissions, roles } from '../../db/schema/index.js';
 import { ConflictError, ValidationError } from '../../domain/errors.js';
-import type { Executor } from '../../platform/db.js';
-import { likePattern } from '../../platform/pagination.js';
+import { type Executor, literalLimit } from '../../platform/db.js';
+import { likePattern, pageLimit } from '../../platform/pagination.js';
 import { isForeignKeyViolation, isUniqueViolation } from '../../platform/pg-errors.js';
 
 const NAME_TAKEN = () => new ConflictError('conflict', 'A role with this name already exists in the tenant');
@@ -39,7 +39,7 @@ export function listRoles(
       ),
     )
     .orderBy(desc(roles.id))
-    .limit(options.limit + 1);
+    .limit(pageLimit(options.limit));
 }
 
 /** The stored permission keys of custom roles, sorted, by role id. */
@@ -77,7 +77,7 @@ export async function isRoleAssigned(tx: Executor, tenantId: string, roleId: str
     .select({ one: sql<number>`1` })
     .from(memberRoles)
     .where(and(eq(memberRoles.tenantId, tenantId), eq(memberRoles.roleId, roleId)))
-    .limit(1);
+    .limit(literalLimit(1));
   return row !== undefined;
 }
 

@@ -3,7 +3,7 @@ import { memberRoles, memberships, roles, type TenantRow, tenants } from '../../
 import { ConflictError } from '../../domain/errors.js';
 import { BUILT_IN_ROLES } from '../../domain/permissions.js';
 import type { Executor } from '../../platform/db.js';
-import { likePattern } from '../../platform/pagination.js';
+import { likePattern, pageLimit } from '../../platform/pagination.js';
 import { isUniqueViolation } from '../../platform/pg-errors.js';
 import type { RoleRef } from './tenants.schemas.js';
 
@@ -102,7 +102,7 @@ export async function listTenants(tx: Executor, options: TenantListOptions): Pro
       .from(tenants)
       .where(and(...conditions))
       .orderBy(desc(tenants.id))
-      .limit(options.limit + 1);
+      .limit(pageLimit(options.limit));
   }
   const rows = await tx
     .select({ tenant: tenants })
@@ -110,7 +110,7 @@ export async function listTenants(tx: Executor, options: TenantListOptions): Pro
     .innerJoin(memberships, eq(memberships.tenantId, tenants.id))
     .where(and(eq(memberships.userId, options.memberId), ...conditions))
     .orderBy(desc(tenants.id))
-    .limit(options.limit + 1);
+    .limit(pageLimit(options.limit));
   return rows.map((r) => r.tenant);
 }
 

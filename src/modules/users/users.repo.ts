@@ -2,7 +2,7 @@ import { and, desc, eq, ilike, lt, or, sql } from 'drizzle-orm';
 import { type UserRow, users } from '../../db/schema/index.js';
 import { ConflictError } from '../../domain/errors.js';
 import type { Executor } from '../../platform/db.js';
-import { likePattern } from '../../platform/pagination.js';
+import { likePattern, pageLimit } from '../../platform/pagination.js';
 import { isUniqueViolation } from '../../platform/pg-errors.js';
 
 export async function findUserById(tx: Executor, id: string): Promise<UserRow | undefined> {
@@ -63,7 +63,7 @@ export async function listUsers(
     .from(users)
     .where(and(search, options.before ? lt(users.id, options.before) : undefined))
     .orderBy(desc(users.id))
-    .limit(options.limit + 1);
+    .limit(pageLimit(options.limit));
 }
 
 export async function countActiveSuperusers(tx: Executor): Promise<number> {
