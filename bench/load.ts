@@ -31,10 +31,13 @@ export interface LoadOptions {
   seconds: number;
   /** Seconds of untimed load first, so JIT and caches are warm. */
   warmup?: number;
+  /** Runs between the warm-up and the measured load. */
+  beforeMeasure?: () => Promise<unknown>;
 }
 
 export async function drive(opts: LoadOptions): Promise<LoadResult> {
   if (opts.warmup) await fire({ ...opts, seconds: opts.warmup });
+  await opts.beforeMeasure?.();
   return fire(opts);
 }
 

@@ -26,7 +26,7 @@ import { drive, eventLoopLagP99, type LoadResult } from './load.js';
 import { freePort, pinSelf, placement, rssMb, type Server, startServer } from './processes.js';
 import { renderReport, type Section } from './report.js';
 import { type Scenario, scenarios, type Tokens } from './scenarios.js';
-import { dropDatabase, ensureDatabase, serverVersion } from './scratch-database.js';
+import { dropDatabase, ensureDatabase, pinBackends, serverVersion } from './scratch-database.js';
 import { soak } from './soak.js';
 import { judgeScale, judgeSmall, type WorkerRun } from './targets.js';
 
@@ -167,6 +167,11 @@ async function runSmall(where: Where, f: Fixtures, workers: number, readsOnly = 
     (s) => (!readsOnly || s.read) && (!args.only || s.name.includes(args.only)),
   );
   const hashesPerSecond = selected.some((s) => s.name.includes('login')) ? hashRate(place.serverCores) : 0;
+  let backendsPinned = 0;
+  const pinDatabase = async () => {
+    if (where.databaseUrl && place.loadCores)
+      backendsPinned += await pinBackends(where.databaseUrl, place.loadCores);
+  };
   const server = await startTessera(where, workers, place.serverCores);
   try {
     const tokens = await tokensFor(server.url, f, CONNECTIONS);
@@ -179,27 +184,49 @@ async function runSmall(where: Where, f: Fixtures, workers: number, readsOnly = 
         connections: CONNECTIONS,
         seconds: SECONDS,
         warmup: scenario.name.includes('refresh') ? 0 : WARMUP,
+        beforeMeasure: pinDatabase,
       });
       results.set(scenario.name, result);
       show(scenario.name, result, bare);
     }
-    const flood = readsOnly || args.only ? undefined : await runFlood(server, f, tokens, results);
+    const flood =
+      readsOnly || args.only ? undefined : await runFlood(server, f, tokens, results, pinDatabase);
     const rss = server
       .servingPids()
       .map(rssMb)
       .filter((mb): mb is number => mb !== undefined);
-    return { workers, placement: place.description, bare, results, hashesPerSecond, flood, rssMb: rss };
+    const database = !where.databaseUrl
+      ? ''
+      : backendsPinned > 0
+        ? `; PostgreSQL's backends for the service moved to core ${place.loadCores} (with the load generator), off the server's core`
+        : "; PostgreSQL not pinned (not on this machine, or taskset refused): it may share the server's core";
+    return {
+      workers,
+      placement: place.description + database,
+      bare,
+      results,
+      hashesPerSecond,
+      flood,
+      rssMb: rss,
+    };
   } finally {
     await server.stop();
   }
 }
 
 /** JWT reads at the same connections as their idle scenario, with a login flood alongside. */
-async function runFlood(server: Server, f: Fixtures, tokens: Tokens, results: Map<string, LoadResult>) {
+async function runFlood(
+  server: Server,
+  f: Fixtures,
+  tokens: Tokens,
+  results: Map<string, LoadResult>,
+  pinDatabase: () => Promise<void>,
+) {
   const idle = results.get('GET /v1/users/me (JWT)') as LoadResult;
   const read = scenarios(f, tokens)[0] as Scenario;
   const workers = server.servingPids().length;
   await eventLoopLagP99(server.url, METRICS_TOKEN, workers);
+  await pinDatabase();
   const floodLogin = drive({
     url: server.url,
     request: { method: 'POST', path: '/v1/auth/login', body: { email: f.email, password: f.password } },
@@ -214,6 +241,7 @@ async function runFlood(server: Server, f: Fixtures, tokens: Tokens, results: Ma
     connections: CONNECTIONS,
     seconds: SECONDS,
     warmup: WARMUP,
+    beforeMeasure: pinDatabase,
   });
   const lagP99 = await eventLoopLagP99(server.url, METRICS_TOKEN, workers);
   const login = await floodLogin;

@@ -21,9 +21,14 @@ export function generateApiKey(): string {
   return `${API_KEY_PREFIX}${random}${checksum(random)}`;
 }
 
+/** The prefix, length and alphabet of a key, without its checksum. */
+export function hasApiKeyShape(value: string): boolean {
+  return SHAPE.test(value);
+}
+
 /** Shape and checksum only: a pure, offline test, no lookup. */
 export function isWellFormedApiKey(value: string): boolean {
-  if (!SHAPE.test(value)) return false;
+  if (!hasApiKeyShape(value)) return false;
   const body = value.slice(API_KEY_PREFIX.length);
   return checksum(body.slice(0, RANDOM_CHARS)) === body.slice(RANDOM_CHARS);
 }

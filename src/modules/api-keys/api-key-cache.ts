@@ -61,11 +61,17 @@ export class ApiKeyCache {
     );
   }
 
+  /** The key with this hash if this instance holds it, without a query. */
+  peek(keyHash: string): ApiKeyState | undefined {
+    const cached = this.#byHash.get(keyHash);
+    return cached && Date.now() - cached.loadedAt < this.maxAgeMs ? cached.state : undefined;
+  }
+
   /** The key with this hash, or undefined when there is none. */
   async get(keyHash: string): Promise<ApiKeyState | undefined> {
+    const cached = this.peek(keyHash);
+    if (cached) return cached;
     const now = Date.now();
-    const cached = this.#byHash.get(keyHash);
-    if (cached && now - cached.loadedAt < this.maxAgeMs) return cached.state;
     const generation = this.#generation;
     const state = await this.#load(keyHash);
     if (state && generation === this.#generation) this.#store(keyHash, { state, loadedAt: now });

@@ -176,11 +176,13 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = a
     async (request) => {
       const { principal } = request;
       if (principal.type === 'api_key') {
+        const apiKey = await apiKeys.current(principal);
+        // The key's permissions, which the view already lists sorted.
         return {
           type: 'api_key' as const,
-          apiKey: await apiKeys.current(principal),
+          apiKey,
           tenantId: principal.tenantId,
-          permissions: [...principal.permissions].sort(),
+          permissions: apiKey.permissions,
         };
       }
       return { type: 'user' as const, user: toUserView(await users.current(principal)) };
