@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isServerDatabase, openTestDatabase } from '../../test/database.js';
 import { users } from '../db/schema/index.js';
-import { type Database, notify, queryRows } from './db.js';
+import { type Database, notify, openDatabase, queryRows } from './db.js';
 
 /** Collects a channel's payloads and resolves when one arrives. */
 async function subscribe(database: Database, channel: string) {
@@ -42,6 +42,27 @@ describe('database', () => {
   it('runs the driver the test run asked for', () => {
     expect(database.kind).toBe(isServerDatabase() ? 'server' : 'embedded');
   });
+
+  it.skipIf(!isServerDatabase())(
+    'keeps generic plans on its server connections, unless prepare=false asks for no prepared statements',
+    async () => {
+      const planCacheMode = async (url: string) => {
+        const own = await openDatabase({ databaseUrl: url, maxConnections: 1 });
+        try {
+          const [row] = await queryRows<{ plan_cache_mode: string }>(own.db, sql`show plan_cache_mode`);
+          return row?.plan_cache_mode;
+        } finally {
+          await own.close();
+        }
+      };
+      // This file's own database: the template must stay free for the other files to clone.
+      const url = new URL(inject('templateDatabaseUrl'));
+      url.pathname = `/${(database.db as unknown as { $client: { options: { database: string } } }).$client.options.database}`;
+      expect(await planCacheMode(url.toString())).toBe('force_generic_plan');
+      url.searchParams.set('prepare', 'false');
+      expect(await planCacheMode(url.toString())).toBe('auto');
+    },
+  );
 
   describe('queryRows', () => {
     it('answers the rows of a raw query', async () => {

@@ -45,11 +45,16 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 function openServer(url: string, max: number): Database {
   // postgres.js takes multi-host URLs with target_session_attrs=read-write, so a failover pair
   // needs no proxy in front; its LISTEN connection reconnects by itself.
+  // Prepared statements keep their generic plan from the first execution (see preparing()). Not
+  // asked for with ?prepare=false, which is for poolers, some of which refuse unknown parameters.
+  const prepared = !/[?&]prepare=false(&|$)/.test(url);
   const client = postgres(url, {
     max,
     onnotice: () => {},
-    // Prepared statements keep their generic plan from the first execution (see preparing()).
-    connection: { application_name: 'tessera', plan_cache_mode: 'force_generic_plan' },
+    connection: {
+      application_name: 'tessera',
+      ...(prepared ? { plan_cache_mode: 'force_generic_plan' } : {}),
+    },
   });
   return {
     kind: 'server',
