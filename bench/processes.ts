@@ -24,6 +24,8 @@ export interface Placement {
   serverCores: string | undefined;
   /** CPU list for this process, which generates the load. */
   loadCores: string | undefined;
+  /** The load generator has a core no server runs on (where a local database's backends go too). */
+  loadAlone: boolean;
   /** One sentence for the report. */
   description: string;
 }
@@ -39,6 +41,7 @@ export function placement(workers: number): Placement {
     return {
       serverCores: undefined,
       loadCores: undefined,
+      loadAlone: false,
       description: `not pinned (${HAS_TASKSET ? `${cores} core` : 'no taskset'}); server and load generator share the CPU`,
     };
   }
@@ -48,6 +51,7 @@ export function placement(workers: number): Placement {
   return {
     serverCores,
     loadCores: String(last),
+    loadAlone: !shared,
     description: shared
       ? `server on cores ${serverCores} (all of them, so it shares core ${last} with the load generator), load generator on core ${last}`
       : `server on core${workers > 1 ? 's' : ''} ${serverCores}, load generator alone on core ${last}`,

@@ -152,32 +152,36 @@ function show(name: string, r: LoadResult, bare?: LoadResult): void {
 async function runSmall(where: Where, f: Fixtures, workers: number, readsOnly = false): Promise<WorkerRun> {
   const place = placement(workers);
   log(`\n${workers} worker(s): ${place.description}`);
-  const bareServer = await startBare(workers, place.serverCores);
-  const bare = await drive({
-    url: bareServer.url,
-    request: { path: '/' },
-    connections: CONNECTIONS,
-    seconds: SECONDS,
-    warmup: WARMUP,
-  });
-  await bareServer.stop();
-  show('bare Fastify', bare);
-
   const selected = scenarios(f, { jwt: '', refreshTokens: [] }).filter(
     (s) => (!readsOnly || s.read) && (!args.only || s.name.includes(args.only)),
   );
+  if (selected.length === 0) throw new Error(`No scenario's name contains "${args.only}"`);
   const hashesPerSecond = selected.some((s) => s.name.includes('login')) ? hashRate(place.serverCores) : 0;
   let backendsPinned = 0;
   const pinDatabase = async () => {
-    if (where.databaseUrl && place.loadCores)
+    // With a server on every core there is no core to keep it off; they go where the scheduler says.
+    if (where.databaseUrl && place.loadCores && place.loadAlone)
       backendsPinned += await pinBackends(where.databaseUrl, place.loadCores);
   };
+  // Both servers stay up on the same cores, and the bare one is measured again just before each
+  // scenario: on a shared virtual machine the whole machine's speed drifts over minutes, and a
+  // ratio of two figures taken seconds apart is steadier than one against a figure taken first.
+  const bareServer = await startBare(workers, place.serverCores);
   const server = await startTessera(where, workers, place.serverCores);
   try {
     const tokens = await tokensFor(server.url, f, CONNECTIONS);
     const results = new Map<string, LoadResult>();
+    const bareBefore = new Map<string, LoadResult>();
     for (const scenario of scenarios(f, tokens)) {
       if (!selected.some((s) => s.name === scenario.name)) continue;
+      const bare = await drive({
+        url: bareServer.url,
+        request: { path: '/' },
+        connections: CONNECTIONS,
+        seconds: SECONDS,
+        warmup: WARMUP,
+      });
+      bareBefore.set(scenario.name, bare);
       const result = await drive({
         url: server.url,
         request: scenario.request,
@@ -187,6 +191,7 @@ async function runSmall(where: Where, f: Fixtures, workers: number, readsOnly = 
         beforeMeasure: pinDatabase,
       });
       results.set(scenario.name, result);
+      show('bare Fastify', bare);
       show(scenario.name, result, bare);
     }
     const flood =
@@ -199,18 +204,22 @@ async function runSmall(where: Where, f: Fixtures, workers: number, readsOnly = 
       ? ''
       : backendsPinned > 0
         ? `; PostgreSQL's backends for the service moved to core ${place.loadCores} (with the load generator), off the server's core`
-        : "; PostgreSQL not pinned (not on this machine, or taskset refused): it may share the server's core";
+        : place.loadAlone
+          ? "; PostgreSQL not pinned (not on this machine, or taskset refused): it may share the server's core"
+          : '; PostgreSQL not pinned';
+    const bares = [...bareBefore.values()].sort((a, b) => a.rps - b.rps);
     return {
       workers,
       placement: place.description + database,
-      bare,
+      bare: bares[Math.floor(bares.length / 2)] as LoadResult,
+      bareBefore,
       results,
       hashesPerSecond,
       flood,
       rssMb: rss,
     };
   } finally {
-    await server.stop();
+    await Promise.all([server.stop(), bareServer.stop()]);
   }
 }
 
