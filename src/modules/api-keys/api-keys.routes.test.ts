@@ -507,7 +507,9 @@ describe('storage and cost', () => {
       ).json().lastUsedAt;
     const first = await lastUsed();
     expect(first).toBe(clock.now().toISOString());
-    const { db } = t.app.container;
+    const { db, mailSender } = t.app.container;
+    // The mail outbox's poll shares the database handle; it is no part of a request.
+    const noPoll = vi.spyOn(mailSender, 'runOnce').mockResolvedValue(0);
     const spies = [
       vi.spyOn(db, 'select'),
       vi.spyOn(db, 'execute'),
@@ -522,6 +524,7 @@ describe('storage and cost', () => {
       for (const spy of spies) expect(spy).not.toHaveBeenCalled();
     } finally {
       for (const spy of spies) spy.mockRestore();
+      noPoll.mockRestore();
     }
     expect(await lastUsed()).toBe(first);
     clock.advance(21); // 61 s after the first use
