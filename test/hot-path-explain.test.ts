@@ -150,8 +150,8 @@ function problems(plan: unknown): string[] {
   return found;
 }
 
-/** Statements that can read a table (inserts with VALUES read none). */
-const reads = (s: Statement) => /^\s*(select|update|delete|with)\b/i.test(s.query);
+/** Statements that can read a table: inserts with VALUES read none, even several in one statement. */
+const reads = (s: Statement) => /\b(select|update|delete)\b/i.test(s.query);
 
 const log: Statement[] = [];
 const flows = new Map<string, Statement[]>();

@@ -85,8 +85,7 @@ export class AuditService {
     const secrets = secretKeysIn(metadata);
     if (secrets.length > 0) throw new Error(`Audit metadata must hold no secret: ${secrets.join(', ')}`);
     const log = entry.tenantId;
-    await repo.lockLog(tx, log);
-    const head = await this.#head(tx, log);
+    const head = await this.#lockedHead(tx, log);
     const occurredAt = this.clock.now();
     const fields = {
       id: nextId(uuidv7(occurredAt.getTime()), head.id),
@@ -198,8 +197,14 @@ export class AuditService {
     this.#timer = undefined;
   }
 
-  async #head(tx: Executor, log: LogId): Promise<Head> {
-    return (await repo.lastEntry(tx, log)) ?? this.#anchor(tx, log);
+  /**
+   * Takes the log's append lock, then reads its head, in one round trip: both statements go out in
+   * one write, and the connection runs them in order, so the read starts once the lock is held and
+   * (READ COMMITTED: a snapshot per statement) sees every append that committed before.
+   */
+  async #lockedHead(tx: Executor, log: LogId): Promise<Head> {
+    const [, last] = await Promise.all([repo.lockLog(tx, log), repo.lastEntry(tx, log)]);
+    return last ?? this.#anchor(tx, log);
   }
 
   async #anchor(tx: Executor, log: LogId): Promise<Head> {

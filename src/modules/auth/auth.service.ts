@@ -144,8 +144,8 @@ export class AuthService {
       if (token !== undefined && invitation)
         afterCommit = await this.invitations.acceptForNewUser(userContext(user.id, client), tx, token, user);
       else await this.onRegistered(tx, user);
-      const { session, refreshToken } = await this.sessions.start(tx, user.id, client);
-      return this.#pair(user, session.id, refreshToken);
+      const { sessionId, refreshToken } = await this.sessions.start(tx, user.id, client);
+      return this.#pair(user, sessionId, refreshToken);
     });
     afterCommit();
     this.afterRegistered();
@@ -214,15 +214,15 @@ export class AuthService {
     tenantId?: string,
     permissions?: string[],
   ): Promise<TokenPair> {
-    const { session, refreshToken } = await this.sessions.start(tx, user.id, client);
+    const { sessionId, refreshToken } = await this.sessions.start(tx, user.id, client);
     // `tx` must be a transaction: the platform log's append lock lasts until it ends.
     await this.audit.record(tx, userContext(user.id, client), {
       tenantId: null,
       action: 'auth.sign_in',
       target: { type: 'user', id: user.id },
-      metadata: { sessionId: session.id, ...(tenantId ? { tenantId } : {}) },
+      metadata: { sessionId, ...(tenantId ? { tenantId } : {}) },
     });
-    return this.#pair(user, session.id, refreshToken, tenantId, permissions);
+    return this.#pair(user, sessionId, refreshToken, tenantId, permissions);
   }
 
   /**

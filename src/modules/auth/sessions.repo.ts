@@ -2,18 +2,34 @@ import { and, desc, eq, gt, isNull, ne, sql } from 'drizzle-orm';
 import { refreshTokens, type SessionRow, sessions } from '../../db/schema/index.js';
 import { type Executor, literalLimit, queryRows } from '../../platform/db.js';
 
-export async function insertSession(tx: Executor, values: typeof sessions.$inferInsert): Promise<SessionRow> {
-  const [row] = await tx.insert(sessions).values(values).returning();
-  return row!;
-}
-
-export async function insertRefreshToken(
+/**
+ * A new session and its first refresh token in one statement, so one round trip on every sign-in.
+ * The session's id is made in code, so the token's row names it without waiting for a RETURNING;
+ * the foreign key is checked at the end of the statement, when the session's row is there.
+ */
+export async function insertSessionWithToken(
   tx: Executor,
-  sessionId: string,
-  tokenHash: string,
-  at: Date,
+  values: {
+    id: string;
+    userId: string;
+    ip: string | null;
+    userAgent: string | null;
+    at: Date;
+    expiresAt: Date;
+    tokenHash: string;
+  },
 ): Promise<void> {
-  await tx.insert(refreshTokens).values({ tokenHash, sessionId, createdAt: at });
+  const { id, userId, ip, userAgent, tokenHash } = values;
+  // Raw SQL gets no column mapping: timestamps go as ISO text, as in rotateRefreshToken.
+  const at = values.at.toISOString();
+  await tx.execute(
+    sql`with session as (
+          insert into ${sessions} (id, user_id, ip, user_agent, created_at, last_used_at, expires_at)
+          values (${id}, ${userId}, ${ip}::text, ${userAgent}::text, ${at}::timestamptz, ${at}::timestamptz, ${values.expiresAt.toISOString()}::timestamptz)
+        )
+        insert into ${refreshTokens} (token_hash, session_id, created_at)
+        values (${tokenHash}, ${id}, ${at}::timestamptz)`,
+  );
 }
 
 /** The session a (used) refresh token belongs to, for reuse detection. */

@@ -1,6 +1,7 @@
 import type { SessionRow, UserRow } from '../../db/schema/index.js';
 import { addSeconds, type Clock } from '../../domain/clock.js';
 import { NotFoundError, UnauthenticatedError } from '../../domain/errors.js';
+import { uuidv7 } from '../../domain/ids.js';
 import { randomToken, sha256 } from '../../domain/secrets.js';
 import { type Db, type Executor, notify } from '../../platform/db.js';
 import { SESSIONS_CHANNEL, type SessionCache } from './session-cache.js';
@@ -34,19 +35,20 @@ export class SessionService {
     tx: Executor,
     userId: string,
     client: ClientInfo,
-  ): Promise<{ session: SessionRow; refreshToken: string }> {
+  ): Promise<{ sessionId: string; refreshToken: string }> {
     const now = this.clock.now();
-    const session = await repo.insertSession(tx, {
-      userId,
-      ip: client.ip,
-      userAgent: client.userAgent?.slice(0, 512) ?? null,
-      createdAt: now,
-      lastUsedAt: now,
-      expiresAt: addSeconds(now, this.refreshTtl),
-    });
+    const sessionId = uuidv7();
     const refreshToken = randomToken(32);
-    await repo.insertRefreshToken(tx, session.id, sha256(refreshToken), now);
-    return { session, refreshToken };
+    await repo.insertSessionWithToken(tx, {
+      id: sessionId,
+      userId,
+      ip: client.ip ?? null,
+      userAgent: client.userAgent?.slice(0, 512) ?? null,
+      at: now,
+      expiresAt: addSeconds(now, this.refreshTtl),
+      tokenHash: sha256(refreshToken),
+    });
+    return { sessionId, refreshToken };
   }
 
   /**
