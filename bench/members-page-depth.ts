@@ -12,6 +12,7 @@ import { systemClock } from '../src/domain/clock.js';
 import { AuditService } from '../src/modules/audit/audit.service.js';
 import { PermissionResolver } from '../src/modules/authz/permission-resolver.js';
 import { MemberService } from '../src/modules/members/members.service.js';
+import { RoleNames } from '../src/modules/roles/role-names.js';
 import { insertBuiltInRoles, insertTenantUnlessSlugTaken } from '../src/modules/tenants/tenants.repo.js';
 import { openDatabase, queryRows } from '../src/platform/db.js';
 import { migrate } from '../src/platform/migrate.js';
@@ -42,6 +43,7 @@ try {
     new PermissionResolver(db),
     systemClock,
     new AuditService(db, systemClock, { retentionDays: undefined }),
+    new RoleNames(db),
   );
   const tenantId = tenant!.id;
   // The cursor of the member 20 rows before the oldest: the last page of the list.

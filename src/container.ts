@@ -22,6 +22,7 @@ import { MailSender } from './modules/mail/mail.sender.js';
 import { MemberService } from './modules/members/members.service.js';
 import { MfaService } from './modules/mfa/mfa.service.js';
 import { PermissionService } from './modules/permissions/permissions.service.js';
+import { RoleNames } from './modules/roles/role-names.js';
 import { RoleService } from './modules/roles/roles.service.js';
 import { TenantService } from './modules/tenants/tenants.service.js';
 import { UserService } from './modules/users/users.service.js';
@@ -140,7 +141,9 @@ export async function createContainer(deps: ContainerDeps) {
     return { permissions: [...access.permissions].sort() };
   };
 
-  const members = new MemberService(db, permissions, clock, audit);
+  const roleNames = new RoleNames(db);
+  permissions.observe((change) => roleNames.apply(change));
+  const members = new MemberService(db, permissions, clock, audit, roleNames);
   const tenants = new TenantService(db, members, permissions, clock, audit, {
     allowTenantCreation: config.allowTenantCreation,
   });

@@ -44,6 +44,33 @@ describe('permission changes across instances', () => {
     expect((await eventually(onB, (r) => r.json().allowed === false)).json()).toEqual({ allowed: false });
   });
 
+  it('a role renamed on A is named anew in members pages on B, which had the tenant’s names cached', async () => {
+    const owner = await createSignedInUser(a.app);
+    const member = await createSignedInUser(a.app);
+    const world = await seedTenant(a.app, owner);
+    const role = await request(a.app, 'POST', `/v1/tenants/${world.tenantId}/roles`, {
+      token: owner.accessToken,
+      body: { name: 'Auditors', permissions: ['audit:read'] },
+    });
+    await seedMember(a.app, world.tenantId, member.user.id, [role.json().id]);
+    const pageOnB = () =>
+      request(b.app, 'GET', `/v1/tenants/${world.tenantId}/members`, { token: owner.accessToken });
+    const names = (page: { body: string }) =>
+      JSON.parse(page.body).data.flatMap((m: { roles: Array<{ name: string }> }) =>
+        m.roles.map((r) => r.name),
+      );
+    expect(names(await pageOnB())).toContain('Auditors'); // cached on B
+
+    const rename = await request(a.app, 'PATCH', `/v1/tenants/${world.tenantId}/roles/${role.json().id}`, {
+      token: owner.accessToken,
+      body: { name: 'Reviewers' },
+    });
+    expect(rename.statusCode, rename.body).toBe(200);
+    const after = names(await eventually(pageOnB, (page) => names(page).includes('Reviewers')));
+    expect(after).toContain('Reviewers');
+    expect(after).not.toContain('Auditors');
+  });
+
   it('an application permission added on A is held by owners on B; removed on A, it is gone on B', async () => {
     const root = await createSuperuser(a.app);
     const owner = await createSignedInUser(a.app);

@@ -28,7 +28,7 @@ interface Entry {
 /**
  * A change that alters what someone may do, published in the transaction that makes it:
  * - `member:<tenantId>:<userId>`: a membership or its roles changed
- * - `tenant:<tenantId>`: a role's permissions changed, a role or the tenant went
+ * - `tenant:<tenantId>`: a role was renamed or its permissions changed, a role or the tenant went
  * - `catalogue`: a permission was added or removed (owner and admin hold every one)
  */
 export type PermissionChange = `member:${string}:${string}` | `tenant:${string}` | 'catalogue';

@@ -123,6 +123,49 @@ describe('GET /v1/tenants/:tenantId/members', () => {
     expect(wildcard.json().data).toEqual([]);
   });
 
+  it('names each member’s roles as they are now: a role made since, a rename', async () => {
+    const w = await world();
+    const url = `/v1/tenants/${w.tenant.id}/members`;
+    const updaterInList = async () => {
+      const page = await request(t.app, 'GET', url, { token: w.owner.accessToken });
+      expect(page.statusCode, page.body).toBe(200);
+      return page.json().data.find((m: { user: { id: string } }) => m.user.id === w.updater.user.id);
+    };
+    const rolesOfUpdater = async () => (await updaterInList()).roles;
+    expect(await rolesOfUpdater()).toEqual([{ id: w.updaterRole, name: 'updater' }]);
+
+    // A role made after the tenant's names were read, then held: named on the next page.
+    const created = await request(t.app, 'POST', `/v1/tenants/${w.tenant.id}/roles`, {
+      token: w.owner.accessToken,
+      body: { name: 'Auditor', permissions: ['audit:read'] },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const auditor = created.json().id as string;
+    const held = await request(t.app, 'PUT', `${url}/${w.updater.user.id}/roles`, {
+      token: w.owner.accessToken,
+      body: { roleIds: [w.updaterRole, auditor] },
+    });
+    expect(held.statusCode, held.body).toBe(200);
+    expect(await rolesOfUpdater()).toEqual([
+      { id: auditor, name: 'Auditor' },
+      { id: w.updaterRole, name: 'updater' },
+    ]);
+
+    const renamed = await request(t.app, 'PATCH', `/v1/tenants/${w.tenant.id}/roles/${auditor}`, {
+      token: w.owner.accessToken,
+      body: { name: 'zz-auditor' },
+    });
+    expect(renamed.statusCode, renamed.body).toBe(200);
+    expect(await rolesOfUpdater()).toEqual([
+      { id: w.updaterRole, name: 'updater' },
+      { id: auditor, name: 'zz-auditor' },
+    ]);
+    // The list's entry is the member's own view, to the millisecond of its join time.
+    const one = await request(t.app, 'GET', `${url}/${w.updater.user.id}`, { token: w.owner.accessToken });
+    expect(one.json()).toEqual(await updaterInList());
+    expect(one.json().createdAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  });
+
   it('answers 403 naming members:read, 404 to outsiders and for unknown tenants, 400, 401', async () => {
     const w = await world();
     const url = `/v1/tenants/${w.tenant.id}/members`;

@@ -8,6 +8,7 @@ import type { AuditService } from '../audit/audit.service.js';
 import type { AuditContext } from '../audit/audit-context.js';
 import type { PermissionChange, PermissionResolver } from '../authz/permission-resolver.js';
 import { findTenantRoles, permissionsOfRoles } from '../authz/role-permissions.js';
+import type { RoleName, RoleNames } from '../roles/role-names.js';
 import * as repo from './members.repo.js';
 import type { MembershipView } from './members.schemas.js';
 
@@ -21,14 +22,28 @@ export interface Actor {
 const memberChange = (tenantId: string, userId: string): PermissionChange => `member:${tenantId}:${userId}`;
 
 function toMembershipView(
-  row: repo.MemberRow,
+  row: Pick<repo.MemberRow, 'user'> & { createdAt: Date | string },
   roles: Array<Pick<repo.HeldRole, 'id' | 'name'>>,
 ): MembershipView {
+  const { createdAt } = row;
   return {
     user: row.user,
     roles: roles.map((r) => ({ id: r.id, name: r.name })),
-    createdAt: row.createdAt.toISOString(),
+    createdAt: typeof createdAt === 'string' ? createdAt : createdAt.toISOString(),
   };
+}
+
+/**
+ * The roles of `ids` in the order every view lists them (by name, then id, as the database sorts);
+ * an id deleted since the page was read is left out.
+ */
+function namedRoles(ids: string[], names: Map<string, RoleName>): Array<{ id: string; name: string }> {
+  const held: Array<{ id: string } & RoleName> = [];
+  for (const id of ids) {
+    const role = names.get(id);
+    if (role) held.push({ id, ...role });
+  }
+  return held.sort((a, b) => a.rank - b.rank);
 }
 
 const isOwnerRole = (role: Pick<repo.HeldRole, 'builtIn'>) => role.builtIn === 'owner';
@@ -45,6 +60,7 @@ export class MemberService {
     private readonly resolver: PermissionResolver,
     private readonly clock: Clock,
     private readonly audit: AuditService,
+    private readonly roleNames: RoleNames,
   ) {}
 
   /**
@@ -82,7 +98,11 @@ export class MemberService {
       before: decodeCursor(query.cursor),
       limit: query.limit,
     });
-    return toPage(rows, query.limit, (row) => toMembershipView(row, row.roles));
+    const names = await this.roleNames.of(
+      tenantId,
+      rows.flatMap((row) => row.roleIds),
+    );
+    return toPage(rows, query.limit, (row) => toMembershipView(row, namedRoles(row.roleIds, names)));
   }
 
   /** @throws NotFoundError when the user is not a member */

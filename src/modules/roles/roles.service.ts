@@ -118,10 +118,9 @@ export class RoleService {
         },
         this.clock.now(),
       );
-      if (keys) {
-        await repo.replaceRolePermissions(tx, tenantId, roleId, keys);
-        await this.resolver.publish(tx, `tenant:${tenantId}`);
-      }
+      if (keys) await repo.replaceRolePermissions(tx, tenantId, roleId, keys);
+      // A rename too: members pages name roles from RoleNames, which follows these changes.
+      if (keys || name !== undefined) await this.resolver.publish(tx, `tenant:${tenantId}`);
       await this.audit.record(tx, ctx, {
         tenantId,
         action,
@@ -134,7 +133,7 @@ export class RoleService {
       });
       return toRoleView(row, keys ? keys.sort() : current);
     });
-    if (keys) this.resolver.apply(`tenant:${tenantId}`);
+    if (keys || name !== undefined) this.resolver.apply(`tenant:${tenantId}`);
     return view;
   }
 
