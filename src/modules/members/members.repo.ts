@@ -121,9 +121,8 @@ export function membersPageQuery(
   options: { q?: string | undefined; before?: string | undefined; limit: number },
 ): SQL {
   const pattern = options.q ? likePattern(options.q) : undefined;
-  // A JSON array rather than uuid[]: both drivers parse JSON the same way.
-  // The join time as the API writes it (what Date#toISOString gives), so no row is parsed into a
-  // Date and formatted again.
+  // The join time comes as the API writes it (what Date#toISOString gives), so no row is parsed
+  // into a Date and formatted again; role ids as a JSON array, which both drivers parse alike.
   return sql`select m.id, to_char(m.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "createdAt",
       u.id as "userId", u.email, u.name,
       (select json_agg(mr.role_id) from ${memberRoles} mr
