@@ -1,7 +1,8 @@
 import { Writable } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestApp, type TestApp } from '../../../test/app.js';
-import { createLogger, lazyChildLogger } from './logging.js';
+import { AccessLogController, createLogger, lazyChildLogger } from './logging.js';
 
 function capture() {
   const lines: string[] = [];
@@ -207,5 +208,38 @@ describe('logging through the app', () => {
       msg: 'request completed',
     });
     expect(typeof lines[0].responseTime).toBe('number');
+    expect(typeof lines[0].time).toBe('number');
+    expect(lines[0].pid).toBe(process.pid);
+  });
+
+  it('writes access lines at info and below only, as valid JSON whatever the URL holds', () => {
+    const request = {
+      id: 'r"1',
+      method: 'GET',
+      url: '/a"\\b\u2028',
+      ip: undefined,
+    } as unknown as FastifyRequest;
+    const reply = { statusCode: 204, elapsedTime: 1.5 } as unknown as FastifyReply;
+    const written = (level: string) => {
+      const lines: string[] = [];
+      new AccessLogController(level, { write: (line: string) => lines.push(line) }).requestCompleted(
+        null,
+        request,
+        reply,
+      );
+      return lines;
+    };
+    expect(written('warn')).toEqual([]);
+    expect(written('silent')).toEqual([]);
+    const [line] = written('debug');
+    expect(line!.endsWith('\n')).toBe(true);
+    expect(JSON.parse(line!)).toMatchObject({
+      level: 30,
+      reqId: 'r"1',
+      req: { method: 'GET', url: '/a"\\b\u2028', ip: null },
+      res: { statusCode: 204 },
+      responseTime: 1.5,
+      msg: 'request completed',
+    });
   });
 });

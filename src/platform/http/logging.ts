@@ -1,5 +1,6 @@
+import { hostname } from 'node:os';
 import { type FastifyBaseLogger, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
-import pino, { type DestinationStream, type Logger } from 'pino';
+import pino, { type DestinationStream } from 'pino';
 
 /**
  * Paths pino replaces with "[redacted]" wherever they appear in a log line: credentials in
@@ -107,18 +108,22 @@ export function logDestination(stream?: DestinationStream): DestinationStream {
 
 /**
  * Fastify's request log lines, with the two per request (incoming, completed) replaced by one
- * access line written by a logger of its own without redaction. Fastify's lines each ran every
- * redaction path over the request with its headers: a third of a busy worker's CPU. The access
- * line's fields are fixed and hold no secret (the query's secret values are masked), so there is
- * nothing to redact. Errored requests, stream errors and the rest still log as Fastify does,
- * through the redacting logger.
+ * access line. Fastify's lines each ran every redaction path over the request with its headers: a
+ * third of a busy worker's CPU. The access line's fields are fixed and hold no secret (the query's
+ * secret values are masked), so there is nothing to redact, and it is written as text, in the shape
+ * pino gives its lines: pino's generic object serialisation was 5 % of a cached read. Errored
+ * requests, stream errors and the rest still log as Fastify does, through the redacting logger.
  */
 export class AccessLogController extends LogController {
-  readonly #access: Logger;
+  readonly #destination: DestinationStream;
+  readonly #enabled: boolean;
+  /** What pino puts in every line after the time: its `base` bindings. */
+  readonly #base = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`;
 
   constructor(level: string, destination: DestinationStream) {
     super();
-    this.#access = pino({ level }, destination);
+    this.#destination = destination;
+    this.#enabled = (pino.levels.values[level] ?? Number.POSITIVE_INFINITY) <= pino.levels.values.info!;
   }
 
   override incomingRequest(): void {}
@@ -132,14 +137,14 @@ export class AccessLogController extends LogController {
       super.requestCompleted(error, request, reply);
       return;
     }
-    this.#access.info(
-      {
-        reqId: request.id,
-        req: { method: request.method, url: maskQuery(request.url), ip: request.ip },
-        res: { statusCode: reply.statusCode },
-        responseTime: reply.elapsedTime,
-      },
-      'request completed',
+    if (!this.#enabled) return;
+    const text = JSON.stringify;
+    this.#destination.write(
+      `{"level":30,"time":${Date.now()}${this.#base},"reqId":${text(request.id)},"req":{"method":${text(
+        request.method,
+      )},"url":${text(maskQuery(request.url))},"ip":${text(request.ip ?? null)}},"res":{"statusCode":${
+        reply.statusCode
+      }},"responseTime":${reply.elapsedTime},"msg":"request completed"}\n`,
     );
   }
 }
