@@ -1,6 +1,6 @@
 import { type Static, Type } from 'typebox';
 import type { ApiKeyRow } from '../../db/schema/index.js';
-import { Timestamp, Uuid } from '../../platform/http/schemas.js';
+import { Nullable, Timestamp, Uuid } from '../../platform/http/schemas.js';
 import { PermissionKey } from '../permissions/permissions.schemas.js';
 
 const Scope = Type.Union([Type.Literal('read'), Type.Literal('write'), Type.Literal('admin')], {
@@ -16,11 +16,11 @@ export const ApiKeyView = Type.Object(
     prefix: Type.String({ description: "The key's first 12 characters, to recognise it" }),
     scope: Scope,
     permissions: Type.Array(Type.String(), { description: 'What the key holds, sorted; fixed when made' }),
-    expiresAt: Type.Union([Timestamp, Type.Null()]),
-    lastUsedAt: Type.Union([Timestamp, Type.Null()], { description: 'Updated at most once a minute' }),
-    revokedAt: Type.Union([Timestamp, Type.Null()]),
+    expiresAt: Nullable(Timestamp),
+    lastUsedAt: Nullable(Timestamp, { description: 'Updated at most once a minute' }),
+    revokedAt: Nullable(Timestamp),
     createdAt: Timestamp,
-    createdBy: Type.Union([Uuid, Type.Null()], {
+    createdBy: Nullable(Uuid, {
       description: 'The user who made it; null once that user is deleted, or when a key made it',
     }),
   },

@@ -1,12 +1,10 @@
 import { type Static, Type } from 'typebox';
-import { Timestamp, Uuid } from '../../platform/http/schemas.js';
-
-const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
+import { Nullable, Timestamp, Uuid } from '../../platform/http/schemas.js';
 
 export const AuditEntryView = Type.Object(
   {
     id: Uuid,
-    tenantId: Type.Union([Uuid, Type.Null()], { description: 'null: the platform log' }),
+    tenantId: Nullable(Uuid, { description: 'null: the platform log' }),
     occurredAt: Timestamp,
     actor: Type.Object({
       type: Type.Union([Type.Literal('user'), Type.Literal('api_key'), Type.Literal('system')]),
@@ -43,6 +41,6 @@ export type AuditListQuery = Static<typeof AuditListQuery>;
 export const AuditVerification = Type.Object({
   valid: Type.Boolean(),
   checked: Type.Integer({ description: 'Entries recomputed (up to the first invalid one)' }),
-  firstInvalidId: Type.Union([Uuid, Type.Null()]),
+  firstInvalidId: Nullable(Uuid),
 });
 export type AuditVerification = Static<typeof AuditVerification>;

@@ -1,5 +1,5 @@
 import { type Static, Type } from 'typebox';
-import { Email, NewPassword, Password, Timestamp, Uuid } from '../../platform/http/schemas.js';
+import { Email, NewPassword, Nullable, Password, Timestamp, Uuid } from '../../platform/http/schemas.js';
 import { ApiKeyView } from '../api-keys/api-keys.schemas.js';
 
 export const TokenPair = Type.Object(
@@ -88,8 +88,8 @@ export const SessionView = Type.Object({
   createdAt: Timestamp,
   lastUsedAt: Timestamp,
   expiresAt: Timestamp,
-  ip: Type.Union([Type.String(), Type.Null()]),
-  userAgent: Type.Union([Type.String(), Type.Null()]),
+  ip: Nullable(Type.String()),
+  userAgent: Nullable(Type.String()),
   current: Type.Boolean({ description: 'The session of the token making this request' }),
 });
 

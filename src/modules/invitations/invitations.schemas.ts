@@ -1,5 +1,5 @@
 import { type Static, Type } from 'typebox';
-import { Email, Timestamp, Uuid } from '../../platform/http/schemas.js';
+import { Email, Nullable, Timestamp, Uuid } from '../../platform/http/schemas.js';
 import { RoleRef } from '../tenants/tenants.schemas.js';
 
 export type InvitationStatus = 'pending' | 'accepted' | 'declined' | 'revoked' | 'expired';
@@ -22,7 +22,7 @@ export const InvitationView = Type.Object(
     }),
     expiresAt: Timestamp,
     createdAt: Timestamp,
-    acceptedAt: Type.Union([Timestamp, Type.Null()]),
+    acceptedAt: Nullable(Timestamp),
   },
   { title: 'Invitation' },
 );

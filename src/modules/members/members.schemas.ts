@@ -1,10 +1,10 @@
 import { type Static, Type } from 'typebox';
-import { Timestamp, Uuid } from '../../platform/http/schemas.js';
+import { Nullable, Timestamp, Uuid } from '../../platform/http/schemas.js';
 import { RoleRef } from '../tenants/tenants.schemas.js';
 
 export const MembershipView = Type.Object(
   {
-    user: Type.Object({ id: Uuid, email: Type.String(), name: Type.Union([Type.String(), Type.Null()]) }),
+    user: Type.Object({ id: Uuid, email: Type.String(), name: Nullable(Type.String()) }),
     roles: Type.Array(RoleRef),
     createdAt: Timestamp,
   },

@@ -1,12 +1,12 @@
 import { type Static, Type } from 'typebox';
 import type { UserRow } from '../../db/schema/index.js';
-import { Email, NewPassword, Password, Timestamp, Uuid } from '../../platform/http/schemas.js';
+import { Email, NewPassword, Nullable, Password, Timestamp, Uuid } from '../../platform/http/schemas.js';
 
 export const UserView = Type.Object(
   {
     id: Uuid,
     email: Type.String(),
-    name: Type.Union([Type.String(), Type.Null()]),
+    name: Nullable(Type.String()),
     emailVerified: Type.Boolean(),
     isActive: Type.Boolean(),
     isSuperuser: Type.Boolean(),

@@ -1,4 +1,4 @@
-import { type TSchema, Type } from 'typebox';
+import { type Static, type TSchema, type TString, Type } from 'typebox';
 
 /** RFC 9457 problem details, the body of every error. */
 export const ProblemView = Type.Object(
@@ -50,6 +50,17 @@ export const NewPassword = Type.String({
 export const Uuid = Type.String({ format: 'uuid' });
 export const Timestamp = Type.String({ format: 'date-time' });
 
+/**
+ * A string or null, as one schema with a list of types (JSON Schema 2020-12, as OpenAPI 3.1 has it)
+ * rather than anyOf: to serialise an anyOf, fast-json-stringify validates the value against each
+ * branch in turn, every format check included, on every response (a fifth of the time to write an
+ * API key's view went into checking its nullable dates).
+ */
+export function Nullable<T extends TString>(schema: T, options: { description?: string } = {}) {
+  const { type: _type, ...rest } = schema;
+  return Type.Unsafe<Static<T> | null>({ ...rest, ...options, type: ['string', 'null'] });
+}
+
 export const ListQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
@@ -62,7 +73,7 @@ export const ListQuery = Type.Object(
 );
 
 export function PageOf<T extends TSchema>(item: T) {
-  return Type.Object({ data: Type.Array(item), nextCursor: Type.Union([Type.String(), Type.Null()]) });
+  return Type.Object({ data: Type.Array(item), nextCursor: Nullable(Type.String()) });
 }
 
 export const EmptyBody = Type.Object({}, { additionalProperties: false });
