@@ -1,7 +1,8 @@
-import { errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { errors, type JWTPayload, jwtVerify } from 'jose';
 import type { Clock } from '../../domain/clock.js';
 import { UnauthenticatedError } from '../../domain/errors.js';
 import { randomToken } from '../../domain/secrets.js';
+import { signJwt } from './jwt-sign.js';
 import { SIGNING_ALGORITHM, type SigningKeyStore } from './signing-keys.js';
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
@@ -68,15 +69,19 @@ export class AccessTokens {
       payload.tid = claims.tid;
       payload.permissions = claims.permissions ?? [];
     }
-    return new SignJWT(payload)
-      .setProtectedHeader({ alg: SIGNING_ALGORITHM, kid, typ: ACCESS_TOKEN_TYPE })
-      .setIssuer(this.issuer)
-      .setAudience(this.audience)
-      .setSubject(claims.sub)
-      .setJti(randomToken(16))
-      .setIssuedAt(now)
-      .setExpirationTime(now + this.ttlSeconds)
-      .sign(key);
+    return signJwt(
+      { alg: SIGNING_ALGORITHM, kid, typ: ACCESS_TOKEN_TYPE },
+      {
+        ...payload,
+        iss: this.issuer,
+        aud: this.audience,
+        sub: claims.sub,
+        jti: randomToken(16),
+        iat: now,
+        exp: now + this.ttlSeconds,
+      },
+      key,
+    );
   }
 
   async verify(token: string): Promise<AccessClaims> {
@@ -108,15 +113,19 @@ export class AccessTokens {
   async issueMfa(claims: { sub: string; jti: string; tid?: string }): Promise<string> {
     const { kid, key } = this.keys.signingKey();
     const now = Math.floor(this.clock.now().getTime() / 1000);
-    return new SignJWT(claims.tid ? { tid: claims.tid } : {})
-      .setProtectedHeader({ alg: SIGNING_ALGORITHM, kid, typ: MFA_TOKEN_TYPE })
-      .setIssuer(this.issuer)
-      .setAudience(this.audience)
-      .setSubject(claims.sub)
-      .setJti(claims.jti)
-      .setIssuedAt(now)
-      .setExpirationTime(now + MFA_TOKEN_TTL)
-      .sign(key);
+    return signJwt(
+      { alg: SIGNING_ALGORITHM, kid, typ: MFA_TOKEN_TYPE },
+      {
+        ...(claims.tid ? { tid: claims.tid } : {}),
+        iss: this.issuer,
+        aud: this.audience,
+        sub: claims.sub,
+        jti: claims.jti,
+        iat: now,
+        exp: now + MFA_TOKEN_TTL,
+      },
+      key,
+    );
   }
 
   /** Accepts only an `mfaToken`: an access token (`at+jwt`, or anything with a `sid`) is refused. */
