@@ -2,6 +2,7 @@ import { and, asc, desc, eq, gt, gte, isNull, lt, lte, type SQL, sql } from 'dri
 import { type AuditRow, auditAnchors, auditLog } from '../../db/schema/index.js';
 import { type Executor, literalLimit, queryRows } from '../../platform/db.js';
 import { pageLimit } from '../../platform/pagination.js';
+import type { ChainedFields } from './audit.chain.js';
 
 /** A log: a tenant's (its id), or the platform's (null). */
 export type LogId = string | null;
@@ -57,19 +58,9 @@ export async function findAnchor(tx: Executor, log: LogId) {
   return row;
 }
 
-export interface NewEntry {
-  id: string;
-  tenantId: string | null;
-  seq: number;
-  occurredAt: Date;
+/** A new entry: the fields its hash covers, and the two hashes of the chain. */
+export interface NewEntry extends ChainedFields {
   actorType: AuditRow['actorType'];
-  actorId: string | null;
-  action: string;
-  targetType: string | null;
-  targetId: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  metadata: Record<string, unknown>;
   prevHash: string;
   hash: string;
 }
