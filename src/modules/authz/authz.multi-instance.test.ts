@@ -17,16 +17,22 @@ afterAll(async () => {
   await a?.close();
 });
 
+/** A tenant made on A, with a member holding the custom role "Auditors" (audit:read). */
+async function tenantWithAuditor() {
+  const owner = await createSignedInUser(a.app);
+  const member = await createSignedInUser(a.app);
+  const world = await seedTenant(a.app, owner);
+  const role = await request(a.app, 'POST', `/v1/tenants/${world.tenantId}/roles`, {
+    token: owner.accessToken,
+    body: { name: 'Auditors', permissions: ['audit:read'] },
+  });
+  await seedMember(a.app, world.tenantId, member.user.id, [role.json().id]);
+  return { owner, member, world, role };
+}
+
 describe('permission changes across instances', () => {
   it('a role permission edit on A applies on B, which had the member cached', async () => {
-    const owner = await createSignedInUser(a.app);
-    const member = await createSignedInUser(a.app);
-    const world = await seedTenant(a.app, owner);
-    const role = await request(a.app, 'POST', `/v1/tenants/${world.tenantId}/roles`, {
-      token: owner.accessToken,
-      body: { name: 'Auditors', permissions: ['audit:read'] },
-    });
-    await seedMember(a.app, world.tenantId, member.user.id, [role.json().id]);
+    const { owner, member, world, role } = await tenantWithAuditor();
     const body = { tenantId: world.tenantId, permission: 'audit:read' };
     const onB = () => request(b.app, 'POST', '/v1/authz/check', { token: member.accessToken, body });
     expect((await onB()).json()).toEqual({ allowed: true }); // cached on B
@@ -45,14 +51,7 @@ describe('permission changes across instances', () => {
   });
 
   it('a role renamed on A is named anew in members pages on B, which had the tenant’s names cached', async () => {
-    const owner = await createSignedInUser(a.app);
-    const member = await createSignedInUser(a.app);
-    const world = await seedTenant(a.app, owner);
-    const role = await request(a.app, 'POST', `/v1/tenants/${world.tenantId}/roles`, {
-      token: owner.accessToken,
-      body: { name: 'Auditors', permissions: ['audit:read'] },
-    });
-    await seedMember(a.app, world.tenantId, member.user.id, [role.json().id]);
+    const { owner, world, role } = await tenantWithAuditor();
     const pageOnB = () =>
       request(b.app, 'GET', `/v1/tenants/${world.tenantId}/members`, { token: owner.accessToken });
     const names = (page: { body: string }) =>
