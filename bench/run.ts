@@ -9,8 +9,8 @@
  *   --scale            also repeat the read scenarios on a database of --users users and
  *                      --tenants tenants with one tenant holding every user (seeded once, kept)
  *   --soak N           instead: run the mixed scenario for N seconds and report RSS over time
- *   --only TEXT        run only the scenarios whose name contains TEXT (targets needing others
- *                      are then reported as not measured)
+ *   --only TEXT        run only the scenario named TEXT, else those whose name contains TEXT
+ *                      (targets needing others are then reported as not measured)
  *   --cpu-prof DIR     start Tessera with --cpu-prof, writing a .cpuprofile per process to DIR
  *
  * DATABASE_URL names the PostgreSQL server to use (the script creates its own databases there);
@@ -152,9 +152,10 @@ function show(name: string, r: LoadResult, bare?: LoadResult): void {
 async function runSmall(where: Where, f: Fixtures, workers: number, readsOnly = false): Promise<WorkerRun> {
   const place = placement(workers);
   log(`\n${workers} worker(s): ${place.description}`);
-  const selected = scenarios(f, { jwt: '', refreshTokens: [] }).filter(
-    (s) => (!readsOnly || s.read) && (!args.only || s.name.includes(args.only)),
-  );
+  const all = scenarios(f, { jwt: '', refreshTokens: [] }).filter((s) => !readsOnly || s.read);
+  // A name given whole picks that scenario alone, even where it is a part of another's name.
+  const exact = all.filter((s) => s.name === args.only);
+  const selected = exact.length > 0 ? exact : all.filter((s) => !args.only || s.name.includes(args.only));
   if (selected.length === 0) throw new Error(`No scenario's name contains "${args.only}"`);
   const hashesPerSecond = selected.some((s) => s.name.includes('login')) ? hashRate(place.serverCores) : 0;
   let backendsPinned = 0;
