@@ -89,13 +89,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addSchema(TokenPair);
 
   app.setErrorHandler((error, request, reply) => sendProblem(reply, toProblem(error, request), error));
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(
-      reply,
-      problem(404, 'not_found', 'Not Found', `No route for ${request.method} ${request.url.split('?')[0]}`),
-    ),
-  );
-
   registerBodyParsers(app);
 
   const container = await createContainer(deps);
@@ -103,13 +96,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onClose', async () => container.close());
 
   registerSecurityHeaders(app, { https });
-  // Per-address limits on /v1/auth/*: the first hook after the headers, before authentication.
-  container.limits.useLogger(app.log);
-  registerAddressLimits(app, container.limits);
   const metrics = registerMetrics(app);
   registerAuthentication(app, (authorization, apiKey) =>
     container.authenticator.authenticate(authorization, apiKey),
   );
+  // Per-address limits on /v1/auth/*: registered after authentication so that their hooks go in
+  // front of its hooks, the first after the headers.
+  container.limits.useLogger(app.log);
+  const limitUnmatched = registerAddressLimits(app, container.limits);
+  app.setNotFoundHandler(async (request, reply) => {
+    await limitUnmatched(request);
+    sendProblem(
+      reply,
+      problem(404, 'not_found', 'Not Found', `No route for ${request.method} ${request.url.split('?')[0]}`),
+    );
+  });
   registerAuthorization(app, container.tenantAccess);
   if (config.corsOrigins.length > 0) {
     await app.register(cors, {

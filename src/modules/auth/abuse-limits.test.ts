@@ -73,6 +73,27 @@ describe('per-address limit on /v1/auth/*', () => {
       expectThrottled(await login(t, email, WRONG, '10.0.1.2', url));
   });
 
+  it('counts before authentication: bad credentials on an authenticated auth route still spend the budget', async () => {
+    const t = await appWith({ AUTH_RATE_LIMIT_PER_MINUTE: '2' });
+    const sessions = () =>
+      t.app.inject({
+        method: 'GET',
+        url: '/v1/auth/sessions',
+        headers: { authorization: 'Bearer not-a-token' },
+        remoteAddress: '10.0.2.1',
+      });
+    for (let i = 0; i < 2; i++) expect((await sessions()).statusCode).toBe(401);
+    expectThrottled(await sessions());
+  });
+
+  it('a spelling that a wildcard route takes and finds nothing for is counted in the bucket it names', async () => {
+    const t = await appWith({ AUTH_RATE_LIMIT_PER_MINUTE: '1' });
+    const sessions = (url: string) => t.app.inject({ method: 'GET', url, remoteAddress: '10.0.3.1' });
+    // The docs' static files are served under /docs/static/*, which takes this path.
+    expect((await sessions('/docs/static/..%2f..%2fv1/auth/sessions')).statusCode).not.toBe(429);
+    expectThrottled(await sessions('/v1/auth/sessions'));
+  });
+
   it('a forged X-Forwarded-For buys no fresh budget unless TRUST_PROXY=true', async () => {
     const direct = await appWith({ AUTH_RATE_LIMIT_PER_MINUTE: '2' });
     const forged = (t: TestApp, i: number) =>

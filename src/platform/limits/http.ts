@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { AddressBudget, Limits } from './limits.js';
 
 declare module 'fastify' {
@@ -35,33 +35,50 @@ export function normalisePath(url: string): string {
 const underAuth = (path: string) => path === AUTH_PREFIX || path.startsWith(`${AUTH_PREFIX}/`);
 
 /**
- * The per-address limits on `/v1/auth/*`, checked in the first `onRequest` hook, before
- * authentication, body parsing or any handler work. The bucket is the route Fastify matched (its
- * pattern, whatever spelling of the path reached it); a request no route matched is counted under
- * the route its normalised path names, or one shared bucket, so no spelling gets a fresh budget.
- * Must be registered before the routes.
+ * The per-address limits on `/v1/auth/*`, checked in each auth route's first `onRequest` hook,
+ * before authentication, body parsing or any handler work. The bucket is the route Fastify matched
+ * (its pattern, whatever spelling of the path reached it). A request no route takes is counted
+ * under the route its normalised path names, or one shared bucket, so no spelling gets a fresh
+ * budget: the not-found handler runs the returned check for those (a wildcard route that finds
+ * nothing hands its request to that handler too).
+ *
+ * Hooks go on the auth routes alone rather than on every request: a hook every read paid for, to
+ * learn that it was no sign-in, was a visible share of the cheapest reads. Register this after
+ * `registerAuthentication`, whose hooks these are put in front of, and before the routes.
  */
-export function registerAddressLimits(app: FastifyInstance, limits: Limits): void {
+export function registerAddressLimits(
+  app: FastifyInstance,
+  limits: Limits,
+): (request: FastifyRequest) => Promise<void> {
   const authRoutes = new Set<string>();
+
+  const hit = async (bucket: string, budget: AddressBudget | undefined, request: FastifyRequest) => {
+    await limits.hitRoute(bucket, request.ip);
+    if (budget) await limits.hitAddress(budget, request.ip);
+  };
+
+  // A CORS preflight does no work and cannot sign anyone in.
+  const counts = (request: FastifyRequest) => limits.addressLimitsOn && request.method !== 'OPTIONS';
+
+  const limitUnmatched = async (request: FastifyRequest) => {
+    if (!counts(request)) return;
+    const path = normalisePath(request.url);
+    if (!underAuth(path)) return;
+    await hit(authRoutes.has(path) ? path : UNMATCHED, undefined, request);
+  };
+
   app.addHook('onRoute', (route) => {
-    if (underAuth(route.url)) authRoutes.add(route.url);
+    if (!underAuth(route.url)) return;
+    const bucket = route.url;
+    const budget = route.config?.addressLimit;
+    authRoutes.add(bucket);
+    const hook: onRequestHookHandler = (request, _reply, done) => {
+      if (!counts(request)) return done();
+      hit(bucket, budget, request).then(() => done(), done);
+    };
+    const existing = route.onRequest ? [route.onRequest].flat() : [];
+    route.onRequest = [hook, ...existing] as typeof route.onRequest;
   });
 
-  app.addHook('onRequest', async (request) => {
-    // A CORS preflight does no work and cannot sign anyone in.
-    if (!limits.addressLimitsOn || request.method === 'OPTIONS') return;
-    const pattern = request.routeOptions.url;
-    let bucket: string;
-    if (pattern !== undefined && !pattern.includes('*')) {
-      bucket = pattern;
-    } else {
-      const path = normalisePath(request.url);
-      bucket = authRoutes.has(path) ? path : UNMATCHED;
-      if (!underAuth(path)) return;
-    }
-    if (!underAuth(normalisePath(bucket))) return;
-    await limits.hitRoute(bucket, request.ip);
-    const budget = request.routeOptions.config?.addressLimit;
-    if (budget) await limits.hitAddress(budget, request.ip);
-  });
+  return limitUnmatched;
 }
