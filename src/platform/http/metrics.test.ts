@@ -1,5 +1,7 @@
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../../../test/app.js';
+import { RequestMetrics } from './metrics.js';
 
 /** The value of one sample line, or undefined when the series does not exist. */
 function sample(text: string, series: string): number | undefined {
@@ -102,5 +104,27 @@ describe('/metrics', () => {
       expect(response.statusCode).toBe(200);
       expect(response.body).toContain('http_requests_total');
     });
+  });
+});
+
+describe('RequestMetrics', () => {
+  it('prints cumulative buckets (a bound holds what equals it), sum and count per series', async () => {
+    const metrics = new RequestMetrics();
+    const registry = new Registry();
+    for (const metric of metrics.metrics()) registry.registerMetric(metric);
+    for (const seconds of [0.0005, 0.001, 0.003, 3]) metrics.record('POST', '/v1/x', 201, seconds);
+    metrics.record('POST', '/v1/x', 400, 0.0001);
+    const text = await registry.metrics();
+    const labels = 'method="POST",route="/v1/x",status="201"';
+    const bucket = (le: string) => sample(text, `http_request_duration_seconds_bucket{${labels},le="${le}"}`);
+    expect([bucket('0.001'), bucket('0.0025'), bucket('0.005'), bucket('2.5'), bucket('+Inf')]).toEqual([
+      2, 2, 3, 3, 4,
+    ]);
+    expect(sample(text, `http_request_duration_seconds_sum{${labels}}`)).toBeCloseTo(3.0045);
+    expect(sample(text, `http_request_duration_seconds_count{${labels}}`)).toBe(4);
+    expect(sample(text, `http_requests_total{${labels}}`)).toBe(4);
+    expect(sample(text, 'http_requests_total{method="POST",route="/v1/x",status="400"}')).toBe(1);
+    registry.resetMetrics();
+    expect(await registry.metrics()).not.toContain('route="/v1/x"');
   });
 });
