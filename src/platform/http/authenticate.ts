@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import { ForbiddenError, UnauthenticatedError } from '../../domain/errors.js';
 import type { Principal } from '../../domain/principal.js';
 
@@ -35,25 +35,32 @@ const KEY_SECURITY: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { api
 export function registerAuthentication(app: FastifyInstance, resolve: PrincipalResolver): void {
   app.decorateRequest<Principal>('principal', null as unknown as Principal);
 
-  const authenticate = async (request: FastifyRequest) => {
+  // Callback hooks: they run before every authenticated request, and an async hook costs a promise
+  // and a turn of the microtask queue more than a callback.
+  const authenticate: onRequestHookHandler = (request, _reply, done) => {
     const apiKey = request.headers['x-api-key'];
-    const principal = await (apiKey === undefined
-      ? resolve(request.headers.authorization)
-      : resolve(request.headers.authorization, apiKey));
-    if (!principal) throw new UnauthenticatedError('unauthenticated', 'Authentication is required');
-    request.principal = principal;
+    const resolving =
+      apiKey === undefined
+        ? resolve(request.headers.authorization)
+        : resolve(request.headers.authorization, apiKey);
+    resolving.then((principal) => {
+      if (!principal) return done(new UnauthenticatedError('unauthenticated', 'Authentication is required'));
+      request.principal = principal;
+      done();
+    }, done);
   };
 
-  const requireSuperuser = async (request: FastifyRequest) => {
-    if (!request.principal.isSuperuser) throw new ForbiddenError('forbidden', 'Superuser only');
-  };
+  const requireSuperuser: onRequestHookHandler = (request, _reply, done) =>
+    done(request.principal.isSuperuser ? undefined : new ForbiddenError('forbidden', 'Superuser only'));
 
   // Fails closed for keys too: a key reaches only tenant routes (where the guard holds it to its
   // own tenant) and routes that opt in; platform and user routes answer 403.
-  const refuseApiKeys = async (request: FastifyRequest) => {
-    if (request.principal.type === 'api_key')
-      throw new ForbiddenError('forbidden', 'API keys cannot use this route');
-  };
+  const refuseApiKeys: onRequestHookHandler = (request, _reply, done) =>
+    done(
+      request.principal.type === 'api_key'
+        ? new ForbiddenError('forbidden', 'API keys cannot use this route')
+        : undefined,
+    );
 
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith('/v1/') || route.config?.public) return;
