@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
 
+/** The time part of the last id made, and its millisecond. */
+let prefixMs = Number.NaN;
+let prefix = '';
+
 /**
  * UUIDv7 (RFC 9562): 48-bit millisecond timestamp, then randomness, so ids sort by creation time
  * and keyset pagination on `id` is pagination by age. Generated here rather than by the database
@@ -10,9 +14,13 @@ import { randomUUID } from 'node:crypto';
  * variant bits v7 needs, so only its first 48 bits and its version digit change.
  */
 export function uuidv7(now = Date.now()): string {
-  const random = randomUUID(); // xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx, V in 8..b
-  const time = now.toString(16).padStart(12, '0');
-  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${random.slice(15)}`;
+  if (now !== prefixMs) {
+    // Ids made in the same millisecond (every request gets one) share the time part.
+    const time = now.toString(16).padStart(12, '0');
+    prefix = `${time.slice(0, 8)}-${time.slice(8, 12)}-7`;
+    prefixMs = now;
+  }
+  return prefix + randomUUID().slice(15); // xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx, V in 8..b
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -3,7 +3,9 @@ import {
   createDecipheriv,
   createHash,
   createHmac,
+  createSecretKey,
   hkdfSync,
+  type KeyObject,
   randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
@@ -71,10 +73,13 @@ export class SecretBox {
  * even allow testing a guessed key offline.
  */
 export class SecretHasher {
-  readonly #key: Buffer;
+  /** A KeyObject rather than bytes: each HMAC then skips importing the key (a tenth of its cost). */
+  readonly #key: KeyObject;
 
   constructor(secretKey: string, purpose: string) {
-    this.#key = Buffer.from(hkdfSync('sha256', secretKey, 'tessera', `tessera:hmac:${purpose}`, 32));
+    this.#key = createSecretKey(
+      Buffer.from(hkdfSync('sha256', secretKey, 'tessera', `tessera:hmac:${purpose}`, 32)),
+    );
   }
 
   /** base64url of HMAC-SHA-256(key, value). */

@@ -87,18 +87,18 @@ export class ApiKeyCache {
   /**
    * Records a use: writes `last_used_at` when this instance has not seen it written in the last
    * minute. The UPDATE's own condition keeps other instances from writing it more often too.
+   * Returns the write when there is one; nothing (no promise to wait for) on most requests.
    */
-  async touch(state: ApiKeyState, now: Date): Promise<void> {
+  touch(state: ApiKeyState, now: Date): Promise<void> | undefined {
     const at = now.getTime();
-    if (state.lastUsedAt !== null && at - state.lastUsedAt < LAST_USED_RESOLUTION_MS) return;
+    if (state.lastUsedAt !== null && at - state.lastUsedAt < LAST_USED_RESOLUTION_MS) return undefined;
     state.lastUsedAt = at;
     const threshold = new Date(at - LAST_USED_RESOLUTION_MS);
-    await this.db
+    return this.db
       .update(apiKeys)
       .set({ lastUsedAt: now })
-      .where(
-        and(eq(apiKeys.id, state.id), or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, threshold))),
-      );
+      .where(and(eq(apiKeys.id, state.id), or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, threshold))))
+      .then(() => undefined);
   }
 
   /** Publishes a change to a key inside the caller's transaction; heard by every instance on commit. */

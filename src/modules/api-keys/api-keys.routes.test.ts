@@ -531,4 +531,16 @@ describe('storage and cost', () => {
     await check();
     expect(await lastUsed()).toBe(clock.now().toISOString());
   });
+
+  it("the key's own view follows last_used_at from one minute to the next", async () => {
+    const w = await world();
+    const { key } = await issueApiKey(t.app, w.tenant.id, w.owner, { scope: 'read' });
+    const own = async () => (await principalOf(key)).json().apiKey.lastUsedAt;
+    const first = await own();
+    expect(first).toBe(clock.now().toISOString());
+    clock.advance(30);
+    expect(await own()).toBe(first);
+    clock.advance(31);
+    expect(await own()).toBe(clock.now().toISOString());
+  });
 });

@@ -24,7 +24,7 @@ import type { AuditService } from '../audit/audit.service.js';
 import type { AuditContext } from '../audit/audit-context.js';
 import { permissionsOfRoles } from '../authz/role-permissions.js';
 import type { PermissionService } from '../permissions/permissions.service.js';
-import type { ApiKeyCache } from './api-key-cache.js';
+import type { ApiKeyCache, ApiKeyState } from './api-key-cache.js';
 import * as repo from './api-keys.repo.js';
 import { type ApiKeyView, type CreateApiKey, type IssuedApiKey, toApiKeyView } from './api-keys.schemas.js';
 
@@ -37,6 +37,9 @@ const invalidKey = () => new UnauthenticatedError('token_invalid', 'The API key 
  * `key:<id>` in their transaction, so the old secret fails on the next request on every instance.
  */
 export class ApiKeyService {
+  /** Each cached key's own view, built once per `lastUsedAt` (see `current`). */
+  readonly #ownViews = new WeakMap<ApiKeyState, { lastUsedAt: number | null; view: ApiKeyView }>();
+
   constructor(
     private readonly db: Db,
     private readonly cache: ApiKeyCache,
@@ -64,9 +67,12 @@ export class ApiKeyService {
     // Found through an index on the HMAC (which an attacker cannot steer), then the stored hash is
     // compared in constant time, so no step compares secret-derived bytes with an early exit.
     if (!constantTimeEqual(state.keyHash, hash)) throw invalidKey();
-    await this.cache.touch(state, now).catch(() => {
-      // A failed bookkeeping write must not fail the request; the next minute tries again.
-    });
+    const touching = this.cache.touch(state, now);
+    if (touching) {
+      await touching.catch(() => {
+        // A failed bookkeeping write must not fail the request; the next minute tries again.
+      });
+    }
     return {
       type: 'api_key',
       keyId: state.id,
@@ -149,8 +155,14 @@ export class ApiKeyService {
   async current(principal: ApiKeyPrincipal): Promise<ApiKeyView> {
     const state = this.cache.byId(principal.keyId);
     if (!state) return this.get(principal.tenantId, principal.keyId);
+    // A key reading itself in a loop gets the same view each time, but for `lastUsedAt`, which
+    // moves at most once a minute: it is built again only then.
+    const built = this.#ownViews.get(state);
+    if (built && built.lastUsedAt === state.lastUsedAt) return built.view;
     const lastUsedAt = state.lastUsedAt === null ? null : new Date(state.lastUsedAt);
-    return toApiKeyView({ ...state.row, lastUsedAt }, [...state.permissions].sort());
+    const view = toApiKeyView({ ...state.row, lastUsedAt }, [...state.permissions].sort());
+    this.#ownViews.set(state, { lastUsedAt: state.lastUsedAt, view });
+    return view;
   }
 
   async get(tenantId: string, id: string): Promise<ApiKeyView> {
