@@ -1,8 +1,15 @@
+import { execFileSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestApp, type TestApp } from '../../../test/app.js';
-import { AccessLogController, createLogger, lazyChildLogger } from './logging.js';
+import {
+  AccessLogController,
+  createLogger,
+  LineBatcher,
+  LOG_BATCH_CHARS,
+  lazyChildLogger,
+} from './logging.js';
 
 function capture() {
   const lines: string[] = [];
@@ -241,5 +248,36 @@ describe('logging through the app', () => {
       responseTime: 1.5,
       msg: 'request completed',
     });
+  });
+});
+
+describe('log batching', () => {
+  it('hands lines on in order, a batch at a time, and the rest when flushed', () => {
+    const writes: string[] = [];
+    const batcher = new LineBatcher({ write: (text: string) => writes.push(text) });
+    const line = `${'x'.repeat(99)}\n`;
+    const perBatch = Math.ceil(LOG_BATCH_CHARS / line.length);
+    for (let i = 0; i < perBatch - 1; i++) batcher.write(line);
+    expect(writes).toEqual([]);
+    batcher.write(line);
+    expect(writes).toEqual([line.repeat(perBatch)]);
+    batcher.write('last\n');
+    batcher.flush();
+    batcher.flush();
+    expect(writes).toEqual([line.repeat(perBatch), 'last\n']);
+  });
+
+  it('writes what is pending to stdout when the process exits', () => {
+    const script = [
+      "const { logDestination } = await import('./src/platform/http/logging.ts');",
+      'const out = logDestination();',
+      "out.write('one\\n');",
+      "out.write('two\\n');",
+      'process.exit(0);',
+    ].join(' ');
+    const stdout = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    });
+    expect(stdout).toBe('one\ntwo\n');
   });
 });

@@ -85,25 +85,55 @@ export function createLogger(level: string, stream?: DestinationStream): Fastify
   );
 }
 
-/** Bytes of log lines gathered before a write; a timer writes a smaller remainder within a second. */
-const LOG_BUFFER_BYTES = 4096;
+/** Characters of log lines gathered before a write; a timer writes a smaller remainder within a second. */
+export const LOG_BATCH_CHARS = 4096;
 
 /**
- * Where both loggers write: the given stream (tests), else stdout, asynchronously and in batches:
- * a write(2) per access line was 5 % of a busy worker. Lines are gathered up to 4 KiB, and a timer
- * writes what is waiting every second, so a quiet service still logs promptly; pino flushes what
- * is pending when the process exits.
+ * Log lines gathered in memory and handed on a batch at a time, joined: a write(2) per access line
+ * was 5 % of a busy worker. sonic-boom can gather lines itself (`minLength`), but it measures the
+ * byte length of all it holds on every line, about 0.7 µs per line at this batch size; an array
+ * joined once per batch costs a fraction of that.
+ */
+export class LineBatcher implements DestinationStream {
+  #lines: string[] = [];
+  #chars = 0;
+
+  constructor(private readonly out: { write(text: string): unknown }) {}
+
+  write(line: string): void {
+    this.#lines.push(line);
+    this.#chars += line.length;
+    if (this.#chars >= LOG_BATCH_CHARS) this.flush();
+  }
+
+  flush(): void {
+    if (this.#lines.length === 0) return;
+    const text = this.#lines.join('');
+    this.#lines = [];
+    this.#chars = 0;
+    this.out.write(text);
+  }
+}
+
+/**
+ * Where both loggers write: the given stream (tests), else stdout, asynchronously and in batches
+ * (see LineBatcher). A timer writes what is waiting every second, so a quiet service still logs
+ * promptly, and what is pending is written synchronously when the process exits.
  */
 export function logDestination(stream?: DestinationStream): DestinationStream {
   if (stream) return stream;
-  const destination = pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES });
-  setInterval(() => {
-    // flush() throws while the file descriptor is still opening; the next tick retries.
+  const stdout = pino.destination({ dest: 1, sync: false });
+  const batcher = new LineBatcher(stdout);
+  setInterval(() => batcher.flush(), 1000).unref();
+  process.once('exit', () => {
+    batcher.flush();
     try {
-      destination.flush();
-    } catch {}
-  }, 1000).unref();
-  return destination;
+      stdout.flushSync();
+    } catch {
+      // Not open yet, or already closed: nothing more can be written.
+    }
+  });
+  return batcher;
 }
 
 /**
