@@ -10,7 +10,7 @@ import { AccessTokens } from './modules/auth/access-tokens.js';
 import { AuthService } from './modules/auth/auth.service.js';
 import { Authenticator } from './modules/auth/authenticator.js';
 import { EmailFlowService } from './modules/auth/email-flows.service.js';
-import { type Argon2Cost, OWASP_ARGON2, PasswordHasher } from './modules/auth/passwords.js';
+import { type Argon2Cost, defaultPoolSize, OWASP_ARGON2, PasswordHasher } from './modules/auth/passwords.js';
 import { SessionCache } from './modules/auth/session-cache.js';
 import { SessionService } from './modules/auth/sessions.service.js';
 import { SIGNING_KEYS_CHANNEL, SigningKeyStore } from './modules/auth/signing-keys.js';
@@ -48,7 +48,7 @@ export async function createContainer(deps: ContainerDeps) {
   // The audit log, first: every module that changes something records it in the same transaction.
   const audit = new AuditService(db, clock, { retentionDays: config.auditRetentionDays });
 
-  const hasher = new PasswordHasher(deps.argon2 ?? OWASP_ARGON2);
+  const hasher = new PasswordHasher(deps.argon2 ?? OWASP_ARGON2, defaultPoolSize(config.webConcurrency));
   const keys = new SigningKeyStore(
     db,
     new SecretBox(config.secretKey, 'signing-keys'),

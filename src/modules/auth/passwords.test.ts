@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestApp, TEST_ARGON2 } from '../../../test/app.js';
 import { createUser } from '../../../test/factories.js';
 import { OverloadedError } from '../../domain/errors.js';
-import { OWASP_ARGON2, PasswordHasher, type PasswordHasherOptions } from './passwords.js';
+import { defaultPoolSize, OWASP_ARGON2, PasswordHasher, type PasswordHasherOptions } from './passwords.js';
 
 const OWASP_PREFIX = '$argon2id$v=19$m=19456,t=2,p=1$';
 
@@ -205,5 +206,17 @@ describe('an overloaded hasher over HTTP', () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe('defaultPoolSize', () => {
+  it('is one hashing thread per core, shared among the workers, never none', () => {
+    const cores = availableParallelism();
+    const alone = defaultPoolSize(1);
+    expect(alone).toBeLessThanOrEqual(cores);
+    expect(defaultPoolSize(2)).toBe(Math.max(1, Math.round(alone / 2)));
+    expect(defaultPoolSize(cores)).toBe(1);
+    expect(defaultPoolSize(cores * 4)).toBe(1);
+    expect(defaultPoolSize(0)).toBe(defaultPoolSize(1));
   });
 });

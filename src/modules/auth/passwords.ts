@@ -29,9 +29,15 @@ const MAX_POOL_SIZE = 8;
  */
 const MAX_QUEUED_PER_WORKER = 128;
 
-/** One hashing thread per core this process may run on (`availableParallelism` honours taskset). */
-export function defaultPoolSize(): number {
-  return Math.max(1, Math.min(availableParallelism(), MAX_POOL_SIZE));
+/**
+ * One hashing thread per core this process may run on (`availableParallelism` honours taskset),
+ * shared among the service's `workers` processes: more Argon2 threads than cores only take turns,
+ * each evicting the other's memory (2 workers of 2 threads each on 2 cores signed in 129 a second,
+ * of 1 thread each 140).
+ */
+export function defaultPoolSize(workers = 1): number {
+  const cores = Math.min(availableParallelism(), MAX_POOL_SIZE);
+  return Math.max(1, Math.round(cores / Math.max(1, workers)));
 }
 
 /**
