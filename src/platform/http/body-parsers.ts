@@ -10,7 +10,8 @@ const FORM_TYPE = 'application/x-www-form-urlencoded';
 
 /** A route takes the body types its schema's `consumes` lists; JSON when it lists none. */
 function accepts(request: FastifyRequest, type: string): boolean {
-  return (request.routeOptions.schema?.consumes ?? [JSON_TYPE]).includes(type);
+  const consumes = request.routeOptions.schema?.consumes;
+  return consumes === undefined ? type === JSON_TYPE : consumes.includes(type);
 }
 
 /**
