@@ -16,19 +16,17 @@ interface Series {
 }
 
 /**
- * Request counts and latencies by method, route pattern and status. Recording one answer is a few
- * map lookups and additions: prom-client's labelled `inc` and `observe` validated and hashed the
+ * Request counts and latencies by method, route pattern and status. Recording one answer is a map
+ * lookup and a few additions: prom-client's labelled `inc` and `observe` validated and hashed the
  * labels on every call, and with an async hook around them they were a visible share of a cached
  * read. The Prometheus text is built when scraped, from the same series.
  */
 export class RequestMetrics {
-  /** route → method → status → series; route and method strings are the router's own, so lookups hash nothing new. */
-  readonly #series = new Map<string, Map<string, Map<number, Series>>>();
+  readonly #series = new Map<string, Series>();
 
   record(method: string, route: string, status: number, seconds: number): void {
-    const byMethod = getOrAdd(this.#series, route, newMap<string, Map<number, Series>>);
-    const byStatus = getOrAdd(byMethod, method, newMap<number, Series>);
-    let series = byStatus.get(status);
+    const key = `${method} ${status} ${route}`;
+    let series = this.#series.get(key);
     if (!series) {
       series = {
         labels: { method, route, status: String(status) },
@@ -36,7 +34,7 @@ export class RequestMetrics {
         sum: 0,
         buckets: new Float64Array(BUCKETS.length + 1),
       };
-      byStatus.set(status, series);
+      this.#series.set(key, series);
     }
     series.count += 1;
     series.sum += seconds;
@@ -45,9 +43,8 @@ export class RequestMetrics {
     series.buckets[i]! += 1;
   }
 
-  *all(): Generator<Series> {
-    for (const byMethod of this.#series.values())
-      for (const byStatus of byMethod.values()) yield* byStatus.values();
+  all(): Iterable<Series> {
+    return this.#series.values();
   }
 
   reset(): void {
@@ -69,17 +66,6 @@ export class RequestMetrics {
       ),
     ] as unknown as Metric[];
   }
-}
-
-const newMap = <K, V>() => new Map<K, V>();
-
-function getOrAdd<K, V>(map: Map<K, V>, key: K, make: () => V): V {
-  let value = map.get(key);
-  if (value === undefined) {
-    value = make();
-    map.set(key, value);
-  }
-  return value;
 }
 
 function histogramValues(series: Series) {
