@@ -6,12 +6,15 @@ import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
-import * as schema from '../db/schema/index.js';
 
-export type Schema = typeof schema;
-/** The one database type: both drivers are PgDatabase underneath, so repos never know which runs. */
-export type Db = PgDatabase<PgQueryResultHKT, Schema>;
-export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
+/**
+ * The one database type: both drivers are PgDatabase underneath, so repos never know which runs.
+ * Without the schema: repos use the query builder and SQL, never `db.query`, and drizzle builds a
+ * relational query builder per table for every transaction it opens when it has one.
+ */
+type NoSchema = Record<string, never>;
+export type Db = PgDatabase<PgQueryResultHKT, NoSchema>;
+export type Tx = PgTransaction<PgQueryResultHKT, NoSchema, ExtractTablesWithRelations<NoSchema>>;
 /** What a repo function runs on: the pool, or the caller's transaction. */
 export type Executor = Db | Tx;
 
@@ -58,7 +61,7 @@ function openServer(url: string, max: number): Database {
   });
   return {
     kind: 'server',
-    db: drizzlePostgres(preparing(client), { schema }) as unknown as Db,
+    db: drizzlePostgres(preparing(client)) as unknown as Db,
     async listen(channel, handler, onConnect) {
       const { unlisten } = await client.listen(checkChannel(channel), handler, onConnect);
       return unlisten;
@@ -121,7 +124,7 @@ async function openEmbedded(options: DatabaseOptions): Promise<Database> {
   );
   return {
     kind: 'embedded',
-    db: drizzlePglite(client, { schema }) as unknown as Db,
+    db: drizzlePglite(client) as unknown as Db,
     async listen(channel, handler, onConnect) {
       // PGlite pastes the name into `LISTEN <name>` unquoted, so PostgreSQL folds it to lower case
       // while pg_notify() keeps its case: a mixed-case channel never delivered anything. Quoted, it
