@@ -144,7 +144,8 @@ export class AuthService {
       if (token !== undefined && invitation)
         afterCommit = await this.invitations.acceptForNewUser(userContext(user.id, client), tx, token, user);
       else await this.onRegistered(tx, user);
-      const { sessionId, refreshToken } = await this.sessions.start(tx, user.id, client);
+      const { sessionId, refreshToken, written } = this.sessions.start(tx, user.id, client);
+      await written;
       return this.#pair(user, sessionId, refreshToken);
     });
     afterCommit();
@@ -214,14 +215,16 @@ export class AuthService {
     tenantId?: string,
     permissions?: string[],
   ): Promise<TokenPair> {
-    const { sessionId, refreshToken } = await this.sessions.start(tx, user.id, client);
-    // `tx` must be a transaction: the platform log's append lock lasts until it ends.
-    await this.audit.record(tx, userContext(user.id, client), {
+    const { sessionId, refreshToken, written } = this.sessions.start(tx, user.id, client);
+    // `tx` must be a transaction: the platform log's append lock lasts until it ends. The entry's
+    // lock and head read go out with the session's insert, one round trip for the three.
+    const recorded = this.audit.record(tx, userContext(user.id, client), {
       tenantId: null,
       action: 'auth.sign_in',
       target: { type: 'user', id: user.id },
       metadata: { sessionId, ...(tenantId ? { tenantId } : {}) },
     });
+    await Promise.all([written, recorded]);
     return this.#pair(user, sessionId, refreshToken, tenantId, permissions);
   }
 

@@ -30,16 +30,20 @@ export class SessionService {
     private readonly refreshTtl: number,
   ) {}
 
-  /** Opens a session inside the caller's transaction; returns its first refresh token. */
-  async start(
+  /**
+   * Opens a session inside the caller's transaction, with its first refresh token. The id and token
+   * are made here, so they are known before the insert is answered: the caller can send the rest of
+   * its transaction (a sign-in's audit entry) in the same round trip, and await `written` with it.
+   */
+  start(
     tx: Executor,
     userId: string,
     client: ClientInfo,
-  ): Promise<{ sessionId: string; refreshToken: string }> {
+  ): { sessionId: string; refreshToken: string; written: Promise<void> } {
     const now = this.clock.now();
     const sessionId = uuidv7();
     const refreshToken = randomToken(32);
-    await repo.insertSessionWithToken(tx, {
+    const written = repo.insertSessionWithToken(tx, {
       id: sessionId,
       userId,
       ip: client.ip ?? null,
@@ -48,7 +52,7 @@ export class SessionService {
       expiresAt: addSeconds(now, this.refreshTtl),
       tokenHash: sha256(refreshToken),
     });
-    return { sessionId, refreshToken };
+    return { sessionId, refreshToken, written };
   }
 
   /**
