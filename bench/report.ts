@@ -10,10 +10,10 @@ export interface Section {
 
 export function figuresTable(run: WorkerRun): string {
   const rows = [
-    '| scenario | req/s | p50 ms | p99 ms | bare req/s just before | ratio to bare | failures |',
+    '| scenario | req/s | p50 ms | p99 ms | bare req/s around it | ratio to bare | failures |',
     '|---|---:|---:|---:|---:|---:|---:|',
     row('bare Fastify hello world (median of its runs)', run.bare, run.bare),
-    ...[...run.results].map(([name, result]) => row(name, result, run.bareBefore.get(name) ?? run.bare)),
+    ...[...run.results].map(([name, result]) => row(name, result, run.bareAround.get(name) ?? run.bare)),
   ];
   if (run.flood) {
     rows.push(

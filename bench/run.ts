@@ -25,7 +25,7 @@ import { type Fixtures, makeFixtures, type Where } from './fixtures.js';
 import { drive, eventLoopLagP99, type LoadResult } from './load.js';
 import { freePort, pinSelf, placement, rssMb, type Server, startServer } from './processes.js';
 import { renderReport, type Section } from './report.js';
-import { type Scenario, scenarios, type Tokens } from './scenarios.js';
+import { LOGIN, LOGIN_WARMUP, type Scenario, scenarios, type Tokens } from './scenarios.js';
 import { dropDatabase, ensureDatabase, pinBackends, serverVersion } from './scratch-database.js';
 import { soak } from './soak.js';
 import { judgeScale, judgeSmall, type WorkerRun } from './targets.js';
@@ -157,42 +157,53 @@ async function runSmall(where: Where, f: Fixtures, workers: number, readsOnly = 
   const exact = all.filter((s) => s.name === args.only);
   const selected = exact.length > 0 ? exact : all.filter((s) => !args.only || s.name.includes(args.only));
   if (selected.length === 0) throw new Error(`No scenario's name contains "${args.only}"`);
-  const hashesPerSecond = selected.some((s) => s.name.includes('login')) ? hashRate(place.serverCores) : 0;
+  let hashesPerSecond = 0;
   let backendsPinned = 0;
   const pinDatabase = async () => {
     // With a server on every core there is no core to keep it off; they go where the scheduler says.
     if (where.databaseUrl && place.loadCores && place.loadAlone)
       backendsPinned += await pinBackends(where.databaseUrl, place.loadCores);
   };
-  // Both servers stay up on the same cores, and the bare one is measured again just before each
-  // scenario: on a shared virtual machine the whole machine's speed drifts over minutes, and a
-  // ratio of two figures taken seconds apart is steadier than one against a figure taken first.
+  // Both servers stay up on the same cores, and the bare one is measured again just before and just
+  // after each scenario, its ratio taken to their mean: on a shared virtual machine the whole
+  // machine's speed drifts over minutes (the bare server read 31k and 22k req/s a minute apart in
+  // one run), and a ratio of figures taken seconds apart is steadier than one against a figure
+  // taken first.
   const bareServer = await startBare(workers, place.serverCores);
   const server = await startTessera(where, workers, place.serverCores);
   try {
     const tokens = await tokensFor(server.url, f, CONNECTIONS);
     const results = new Map<string, LoadResult>();
-    const bareBefore = new Map<string, LoadResult>();
-    for (const scenario of scenarios(f, tokens)) {
-      if (!selected.some((s) => s.name === scenario.name)) continue;
-      const bare = await drive({
+    const bareAround = new Map<string, LoadResult>();
+    const driveBare = () =>
+      drive({
         url: bareServer.url,
         request: { path: '/' },
         connections: CONNECTIONS,
         seconds: SECONDS,
         warmup: WARMUP,
       });
-      bareBefore.set(scenario.name, bare);
+    for (const scenario of scenarios(f, tokens)) {
+      if (!selected.some((s) => s.name === scenario.name)) continue;
+      const bareBefore = await driveBare();
+      // On the logins' cores just before and just after them (the mean), for the same reason as the
+      // bare server's figure: the hash rate drifts with the machine too.
+      const login = scenario.name === LOGIN;
+      const hashBefore = login ? hashRate(place.serverCores) : 0;
       const result = await drive({
         url: server.url,
         request: scenario.request,
         connections: CONNECTIONS,
         seconds: SECONDS,
-        warmup: scenario.name.includes('refresh') ? 0 : WARMUP,
+        warmup: scenario.warmup ?? WARMUP,
         beforeMeasure: pinDatabase,
       });
+      if (login) hashesPerSecond = (hashBefore + hashRate(place.serverCores)) / 2;
+      const bareAfter = await driveBare();
+      const bare = { ...bareBefore, rps: (bareBefore.rps + bareAfter.rps) / 2 };
+      bareAround.set(scenario.name, bare);
       results.set(scenario.name, result);
-      show('bare Fastify', bare);
+      show('bare Fastify (mean of before and after)', bare);
       show(scenario.name, result, bare);
     }
     const flood =
@@ -208,12 +219,12 @@ async function runSmall(where: Where, f: Fixtures, workers: number, readsOnly = 
         : place.loadAlone
           ? "; PostgreSQL not pinned (not on this machine, or taskset refused): it may share the server's core"
           : '; PostgreSQL not pinned';
-    const bares = [...bareBefore.values()].sort((a, b) => a.rps - b.rps);
+    const bares = [...bareAround.values()].sort((a, b) => a.rps - b.rps);
     return {
       workers,
       placement: place.description + database,
       bare: bares[Math.floor(bares.length / 2)] as LoadResult,
-      bareBefore,
+      bareAround,
       results,
       hashesPerSecond,
       flood,
@@ -322,7 +333,7 @@ async function main(): Promise<void> {
 
   const header = [
     `Run on ${new Date().toISOString().slice(0, 10)}: ${machine}; database ${database}.`,
-    `Each scenario ran ${SECONDS} s after a ${WARMUP} s warm-up with ${CONNECTIONS} connections (autocannon, in the benchmark process); the login flood used ${FLOOD_CONNECTIONS} more.`,
+    `Each scenario ran ${SECONDS} s after a ${WARMUP} s warm-up (logins ${LOGIN_WARMUP} s, refreshes none) with ${CONNECTIONS} connections (autocannon, in the benchmark process); the login flood used ${FLOOD_CONNECTIONS} more. The Argon2id hash rate is the mean of two measurements on the server's cores, just before and just after the logins, with the servers idle.`,
     'Throughput counts 2xx answers only. The per-address and per-account sign-in limits are off (AUTH_RATE_LIMIT_PER_MINUTE=0, LOGIN_MAX_FAILURES=0) so one account can sign in this often from one address; everything else is the production configuration (NODE_ENV=production, LOG_LEVEL=info, logs written to /dev/null).',
     `Reproduce: \`${process.env.DATABASE_URL ? 'DATABASE_URL=<server> ' : ''}npm run bench -- ${process.argv.slice(2).join(' ')}\`.`,
   ];

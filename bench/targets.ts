@@ -4,14 +4,15 @@
  * the scale figures against the small-data ones.
  */
 import type { LoadResult } from './load.js';
+import { LOGIN } from './scenarios.js';
 
 export interface WorkerRun {
   workers: number;
   placement: string;
   /** The median of the bare server's runs. */
   bare: LoadResult;
-  /** The bare server's run just before each scenario, which that scenario's ratio is to. */
-  bareBefore: Map<string, LoadResult>;
+  /** The bare server around each scenario (mean of its runs just before and after), its ratio's base. */
+  bareAround: Map<string, LoadResult>;
   results: Map<string, LoadResult>;
   hashesPerSecond: number;
   flood: { idleP99: number; floodP99: number; lagP99: number; loginRps: number } | undefined;
@@ -41,10 +42,10 @@ export const RSS_MB = 300;
 export const SCALE_OF_SMALL = 0.8;
 export const LAST_PAGE_P50_FACTOR = 1.5;
 
-/** A scenario's throughput over the bare server's, measured just before it. */
+/** A scenario's throughput over the bare server's, measured just before and after it. */
 export function ratioOf(run: WorkerRun, name: string): number | undefined {
   const result = run.results.get(name);
-  const bare = run.bareBefore.get(name) ?? run.bare;
+  const bare = run.bareAround.get(name) ?? run.bare;
   return result ? result.rps / bare.rps : undefined;
 }
 
@@ -61,7 +62,7 @@ export function judgeSmall(run: WorkerRun, serverDatabase: boolean): Verdict[] {
       met: ratio >= target,
     });
   }
-  const login = run.results.get('POST /v1/auth/login');
+  const login = run.results.get(LOGIN);
   if (login) {
     const share = login.rps / run.hashesPerSecond;
     verdicts.push({
