@@ -10,6 +10,8 @@ export default defineConfig({
     include: ['src/**/*.timing.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     fileParallelism: false,
+    // The enumeration check collects garbage before each sample, so no case pays for another's.
+    execArgv: ['--expose-gc'],
     testTimeout: 120_000,
     hookTimeout: 60_000,
   },
