@@ -31,10 +31,15 @@ export function decodeCursor(cursor: string | undefined): string | undefined {
  */
 const FETCH_SIZES = [11, 21, 51, 101];
 export function pageLimit(limit: number): number {
+  return literalLimit(fetchSize(limit));
+}
+
+/** The number of rows pageLimit writes into the statement. */
+export function fetchSize(limit: number): number {
   const size = FETCH_SIZES.find((n) => n > limit);
   if (size === undefined)
     throw new RangeError(`Page size over ${(FETCH_SIZES.at(-1) as number) - 1}: ${limit}`);
-  return literalLimit(size);
+  return size;
 }
 
 /** Takes at least `limit + 1` rows (newest first) and turns them into a page of `limit`. */

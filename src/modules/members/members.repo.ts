@@ -1,8 +1,8 @@
 import { and, asc, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import { memberRoles, memberships, type RoleRow, roles, tenants, users } from '../../db/schema/index.js';
 import { ConflictError } from '../../domain/errors.js';
-import { type Executor, queryRows } from '../../platform/db.js';
-import { likePattern, pageLimit } from '../../platform/pagination.js';
+import { type Executor, literalLimit, queryRows, Statement } from '../../platform/db.js';
+import { fetchSize, likePattern } from '../../platform/pagination.js';
 import { isUniqueViolation } from '../../platform/pg-errors.js';
 
 export interface MemberRow {
@@ -114,25 +114,50 @@ export async function findMember(
  * walks to the cursor, 64 ms deep in a 1M-member tenant against 0.04 ms this way
  * (bench/members-page-depth.ts). Written in SQL rather than with drizzle's builder: building this
  * select column by column and mapping its rows back took more of the event loop than the rest of
- * the request. Built without running, so a test can EXPLAIN it.
+ * the request; and built into text once per shape (cursor or not, search or not, rows fetched).
+ * Built without running, so a test can EXPLAIN it.
  */
 export function membersPageQuery(
   tenantId: string,
   options: { q?: string | undefined; before?: string | undefined; limit: number },
 ): SQL {
-  const pattern = options.q ? likePattern(options.q) : undefined;
+  const shape = {
+    before: options.before !== undefined,
+    q: Boolean(options.q),
+    rows: fetchSize(options.limit),
+  };
+  const key = `${shape.before} ${shape.q} ${shape.rows}`;
+  let statement = pageStatements.get(key);
+  if (!statement) {
+    statement = new Statement<PageValues>(membersPageTemplate(shape));
+    pageStatements.set(key, statement);
+  }
+  return statement.bind({
+    tenantId,
+    before: options.before,
+    pattern: options.q ? likePattern(options.q) : undefined,
+  });
+}
+
+type PageValues = { tenantId: string; before: string | undefined; pattern: string | undefined };
+/** At most 2 x 2 x 4 shapes (see fetchSize). */
+const pageStatements = new Map<string, Statement<PageValues>>();
+
+function membersPageTemplate(shape: { before: boolean; q: boolean; rows: number }): SQL {
+  const pattern = sql.placeholder('pattern');
   // The join time comes as the API writes it (what Date#toISOString gives), so no row is parsed
-  // into a Date and formatted again; role ids as a JSON array, which both drivers parse alike.
+  // into a Date and formatted again. Role ids as an array, not json_agg: a tenth less of the
+  // database's time for the page.
   return sql`select m.id, to_char(m.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "createdAt",
       u.id as "userId", u.email, u.name,
-      (select json_agg(mr.role_id) from ${memberRoles} mr
+      array(select mr.role_id from ${memberRoles} mr
        where mr.tenant_id = m.tenant_id and mr.user_id = m.user_id) as "roleIds"
     from ${memberships} m join ${users} u on u.id = m.user_id
-    where m.tenant_id = ${tenantId}${options.before ? sql` and m.id < ${options.before}` : sql.empty()}${
-      pattern ? sql` and (u.email ilike ${pattern} or u.name ilike ${pattern})` : sql.empty()
+    where m.tenant_id = ${sql.placeholder('tenantId')}${shape.before ? sql` and m.id < ${sql.placeholder('before')}` : sql.empty()}${
+      shape.q ? sql` and (u.email ilike ${pattern} or u.name ilike ${pattern})` : sql.empty()
     }
     order by m.tenant_id desc, m.id desc
-    limit ${pageLimit(options.limit)}`;
+    limit ${literalLimit(shape.rows)}`;
 }
 
 export async function membersPage(

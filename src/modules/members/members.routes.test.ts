@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, type SQL, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type Response, request, type TestApp } from '../../../test/app.js';
 import {
@@ -11,8 +11,14 @@ import {
 } from '../../../test/factories.js';
 import { memberRoles, memberships, rolePermissions, roles, tenants, users } from '../../db/schema/index.js';
 import { uuidv7 } from '../../domain/ids.js';
-import { queryRows } from '../../platform/db.js';
+import { built, queryRows, toQuery } from '../../platform/db.js';
 import { membersPageQuery } from './members.repo.js';
+
+/** EXPLAIN of a statement, with its own values. */
+function explained(query: SQL): SQL {
+  const { sql: text, params } = toQuery(query);
+  return built({ sql: `explain ${text}`, params });
+}
 
 const ENV = { AUTH_RATE_LIMIT_PER_MINUTE: '0', LOGIN_MAX_FAILURES: '0' };
 const NOBODY = '01890000-0000-7000-8000-000000000000';
@@ -250,7 +256,7 @@ describe('GET /v1/tenants/:tenantId/members', () => {
 
     const plan = await queryRows<Record<string, string>>(
       db(),
-      sql`explain ${membersPageQuery(w.tenant.id, { before, limit: 100 })}`,
+      explained(membersPageQuery(w.tenant.id, { before, limit: 100 })),
     );
     const text = plan.map((row) => Object.values(row).join(' ')).join('\n');
     expect(text).toContain('memberships_pkey');
