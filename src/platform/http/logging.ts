@@ -163,12 +163,14 @@ export class AccessLogController extends LogController {
     }
     if (!this.#enabled) return;
     const text = JSON.stringify;
+    // The method needs no escaping: Node's parser takes only HTTP token characters there. The time
+    // to microseconds: printing the full double took a third of this line's cost.
     this.#destination.write(
-      `{"level":30,"time":${Date.now()}${this.#base},"reqId":${text(request.id)},"req":{"method":${text(
-        request.method,
-      )},"url":${text(maskQuery(request.url))},"ip":${text(request.ip ?? null)}},"res":{"statusCode":${
+      `{"level":30,"time":${Date.now()}${this.#base},"reqId":${text(request.id)},"req":{"method":"${
+        request.method
+      }","url":${text(maskQuery(request.url))},"ip":${text(request.ip ?? null)}},"res":{"statusCode":${
         reply.statusCode
-      }},"responseTime":${reply.elapsedTime},"msg":"request completed"}\n`,
+      }},"responseTime":${Math.round(reply.elapsedTime * 1000) / 1000},"msg":"request completed"}\n`,
     );
   }
 }
