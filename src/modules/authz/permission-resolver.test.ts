@@ -30,6 +30,17 @@ async function memberIn(tenant: SeededTenant) {
 const isAdminLike = (resolver: PermissionResolver, tenantId: string, userId: string) =>
   resolver.forMember(tenantId, userId).then((access) => access?.permissions.has('roles:manage'));
 
+/** Has the resolver cache each member's answer, in order, then promotes them all behind its back. */
+async function cacheThenPromote(
+  resolver: PermissionResolver,
+  members: Array<[SeededTenant, Awaited<ReturnType<typeof memberIn>>]>,
+): Promise<void> {
+  for (const [tenant, m] of members) {
+    expect(await isAdminLike(resolver, tenant.tenantId, m.userId)).toBe(false);
+    await m.promote();
+  }
+}
+
 describe('PermissionResolver cache', () => {
   it('keeps an answer until a change for that member or tenant is applied, and only that one', async () => {
     const resolver = new PermissionResolver(t.app.container.db);
@@ -38,14 +49,11 @@ describe('PermissionResolver cache', () => {
     const a = await memberIn(one);
     const b = await memberIn(one);
     const c = await memberIn(other);
-    for (const [tenant, m] of [
+    await cacheThenPromote(resolver, [
       [one, a],
       [one, b],
       [other, c],
-    ] as const) {
-      expect(await isAdminLike(resolver, tenant.tenantId, m.userId)).toBe(false);
-      await m.promote();
-    }
+    ]);
     expect(await isAdminLike(resolver, one.tenantId, a.userId)).toBe(false); // cached
 
     resolver.apply(`member:${one.tenantId}:${a.userId}`);
@@ -67,14 +75,11 @@ describe('PermissionResolver cache', () => {
     const first = await memberIn(one);
     const second = await memberIn(other);
     const third = await memberIn(one);
-    for (const [tenant, m] of [
+    await cacheThenPromote(resolver, [
       [one, first],
       [other, second],
       [one, third],
-    ] as const) {
-      expect(await isAdminLike(resolver, tenant.tenantId, m.userId)).toBe(false);
-      await m.promote();
-    }
+    ]);
     // Loading the third into `one` pushed out `other`'s answer: read again, fresh.
     expect(await isAdminLike(resolver, other.tenantId, second.userId)).toBe(true);
     // That pushed out `one`'s oldest, the first; the third is still cached.
