@@ -189,7 +189,7 @@ export function built(query: Query): SQL {
 
 /**
  * A hot path's statement, turned into text once. drizzle walks an `sql` template's pieces, tables
- * and nested templates again on every run: 7 % of a members page's CPU. Write each value as
+ * and nested templates again on every run: 5 % of a members page's CPU. Write each value as
  * `sql.placeholder('name')`; `bind` gives the statement with this run's values.
  */
 export class Statement<Values extends Record<string, unknown>> {
