@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gt, gte, isNull, lt, lte, type SQL, sql } from 'drizzle-orm';
 import { type AuditRow, auditAnchors, auditLog } from '../../db/schema/index.js';
-import { type Executor, literalLimit, queryRows } from '../../platform/db.js';
+import { type Executor, literalLimit, queryRows, Statement } from '../../platform/db.js';
 import { pageLimit } from '../../platform/pagination.js';
 import type { ChainedFields } from './audit.chain.js';
 
@@ -29,12 +29,16 @@ const newestFirst = [desc(auditLog.tenantId), desc(auditLog.seq)];
  * makes them wait for each other).
  */
 export async function lockLog(tx: Executor, log: LogId): Promise<void> {
-  await tx.execute(sql`select pg_advisory_xact_lock(${AUDIT_LOCK_CLASS}::int, hashtext(${logKey(log)}))`);
+  await tx.execute(lockLogSql.bind({ key: logKey(log) }));
 }
 
+const lockLogSql = new Statement<{ key: string }>(
+  sql`select pg_advisory_xact_lock(${AUDIT_LOCK_CLASS}::int, hashtext(${sql.placeholder('key')}))`,
+);
+
 /**
- * The newest entry of the log (by position), if any is left. In SQL, as insertEntry: every audited
- * write runs both, and drizzle's builder was a visible share of a sign-in's event-loop time.
+ * The newest entry of the log (by position), if any is left. Built once, as insertEntry: every
+ * audited write runs both, and drizzle building them per call was a visible share of a sign-in.
  */
 export async function lastEntry(
   tx: Executor,
@@ -42,13 +46,18 @@ export async function lastEntry(
 ): Promise<{ id: string; seq: number; hash: string } | undefined> {
   const [row] = await queryRows<{ id: string; seq: string | number | bigint; hash: string }>(
     tx,
-    sql`select id, seq, hash from ${auditLog}
-        where ${log === null ? sql`tenant_id is null` : sql`tenant_id = ${log}`}
-        order by tenant_id desc, seq desc limit 1`,
+    log === null ? lastPlatformEntrySql.bind({}) : lastTenantEntrySql.bind({ log }),
   );
   // bigint: postgres.js hands it over as text, PGlite as a BigInt.
   return row && { id: row.id, seq: Number(row.seq), hash: row.hash };
 }
+
+const lastEntryOf = (where: SQL) =>
+  sql`select id, seq, hash from ${auditLog} where ${where} order by tenant_id desc, seq desc limit 1`;
+const lastPlatformEntrySql = new Statement<Record<string, never>>(lastEntryOf(sql`tenant_id is null`));
+const lastTenantEntrySql = new Statement<{ log: string }>(
+  lastEntryOf(sql`tenant_id = ${sql.placeholder('log')}`),
+);
 
 export async function findAnchor(tx: Executor, log: LogId) {
   const [row] = await tx
@@ -66,16 +75,28 @@ export interface NewEntry extends ChainedFields {
 }
 
 export async function insertEntry(tx: Executor, row: NewEntry): Promise<void> {
-  // Raw SQL gets no column mapping: the time goes as ISO text and the metadata as JSON text, which
-  // is what drizzle would have sent.
   await tx.execute(
-    sql`insert into ${auditLog} (id, tenant_id, seq, occurred_at, actor_type, actor_id, action,
-          target_type, target_id, ip, user_agent, metadata, prev_hash, hash)
-        values (${row.id}, ${row.tenantId}::uuid, ${row.seq}, ${row.occurredAt.toISOString()}::timestamptz,
-          ${row.actorType}, ${row.actorId}::uuid, ${row.action}, ${row.targetType}::text, ${row.targetId}::text,
-          ${row.ip}::text, ${row.userAgent}::text, ${JSON.stringify(row.metadata)}::jsonb, ${row.prevHash}, ${row.hash})`,
+    insertEntrySql.bind({
+      ...row,
+      occurredAt: row.occurredAt.toISOString(),
+      metadata: JSON.stringify(row.metadata),
+    }),
   );
 }
+
+// Raw SQL gets no column mapping: the time goes as ISO text and the metadata as JSON text, which
+// is what drizzle would have sent.
+const insertEntrySql = new Statement<
+  Omit<NewEntry, 'occurredAt' | 'metadata'> & { occurredAt: string; metadata: string }
+>(
+  sql`insert into ${auditLog} (id, tenant_id, seq, occurred_at, actor_type, actor_id, action,
+        target_type, target_id, ip, user_agent, metadata, prev_hash, hash)
+      values (${sql.placeholder('id')}, ${sql.placeholder('tenantId')}::uuid, ${sql.placeholder('seq')},
+        ${sql.placeholder('occurredAt')}::timestamptz, ${sql.placeholder('actorType')},
+        ${sql.placeholder('actorId')}::uuid, ${sql.placeholder('action')}, ${sql.placeholder('targetType')}::text,
+        ${sql.placeholder('targetId')}::text, ${sql.placeholder('ip')}::text, ${sql.placeholder('userAgent')}::text,
+        ${sql.placeholder('metadata')}::jsonb, ${sql.placeholder('prevHash')}, ${sql.placeholder('hash')})`,
+);
 
 export interface ListFilter {
   action?: string | undefined;

@@ -1,12 +1,32 @@
 import { and, desc, eq, gt, isNull, ne, sql } from 'drizzle-orm';
 import { refreshTokens, type SessionRow, sessions } from '../../db/schema/index.js';
-import { type Executor, literalLimit, queryRows } from '../../platform/db.js';
+import { type Executor, literalLimit, queryRows, Statement } from '../../platform/db.js';
 
 /**
  * A new session and its first refresh token in one statement, so one round trip on every sign-in.
  * The session's id is made in code, so the token's row names it without waiting for a RETURNING;
  * the foreign key is checked at the end of the statement, when the session's row is there.
+ * Raw SQL gets no column mapping: timestamps go as ISO text, as in rotateRefreshToken.
  */
+const insertSessionWithTokenSql = new Statement<{
+  id: string;
+  userId: string;
+  ip: string | null;
+  userAgent: string | null;
+  at: string;
+  expiresAt: string;
+  tokenHash: string;
+}>(
+  sql`with session as (
+        insert into ${sessions} (id, user_id, ip, user_agent, created_at, last_used_at, expires_at)
+        values (${sql.placeholder('id')}, ${sql.placeholder('userId')}, ${sql.placeholder('ip')}::text,
+          ${sql.placeholder('userAgent')}::text, ${sql.placeholder('at')}::timestamptz,
+          ${sql.placeholder('at')}::timestamptz, ${sql.placeholder('expiresAt')}::timestamptz)
+      )
+      insert into ${refreshTokens} (token_hash, session_id, created_at)
+      values (${sql.placeholder('tokenHash')}, ${sql.placeholder('id')}, ${sql.placeholder('at')}::timestamptz)`,
+);
+
 export async function insertSessionWithToken(
   tx: Executor,
   values: {
@@ -19,16 +39,12 @@ export async function insertSessionWithToken(
     tokenHash: string;
   },
 ): Promise<void> {
-  const { id, userId, ip, userAgent, tokenHash } = values;
-  // Raw SQL gets no column mapping: timestamps go as ISO text, as in rotateRefreshToken.
-  const at = values.at.toISOString();
   await tx.execute(
-    sql`with session as (
-          insert into ${sessions} (id, user_id, ip, user_agent, created_at, last_used_at, expires_at)
-          values (${id}, ${userId}, ${ip}::text, ${userAgent}::text, ${at}::timestamptz, ${at}::timestamptz, ${values.expiresAt.toISOString()}::timestamptz)
-        )
-        insert into ${refreshTokens} (token_hash, session_id, created_at)
-        values (${tokenHash}, ${id}, ${at}::timestamptz)`,
+    insertSessionWithTokenSql.bind({
+      ...values,
+      at: values.at.toISOString(),
+      expiresAt: values.expiresAt.toISOString(),
+    }),
   );
 }
 
@@ -79,32 +95,45 @@ export async function findSession(tx: Executor, id: string): Promise<SessionRow 
  * use recorded, the IP kept when not given) and stores the next token for it. `spent` is false for
  * an unknown or already used token (reuse detection is the caller's); `session` is undefined when
  * the token was spent but its session is revoked or expired, and then no next token is stored.
+ * Raw SQL gets no column mapping: timestamps go as ISO text (drizzle's postgres.js setup does not
+ * serialise a Date parameter itself).
  */
+const rotateRefreshTokenSql = new Statement<{
+  tokenHash: string;
+  nextHash: string;
+  at: string;
+  expiresAt: string;
+  ip: string | null;
+}>(
+  sql`with spent as (
+        update ${refreshTokens} set used_at = ${sql.placeholder('at')}::timestamptz
+        where token_hash = ${sql.placeholder('tokenHash')} and used_at is null
+        returning session_id
+      ), renewed as (
+        update ${sessions} set last_used_at = ${sql.placeholder('at')}::timestamptz,
+          expires_at = ${sql.placeholder('expiresAt')}::timestamptz, ip = coalesce(${sql.placeholder('ip')}::text, ip)
+        where id = (select session_id from spent) and revoked_at is null
+          and expires_at > ${sql.placeholder('at')}::timestamptz
+        returning id, user_id
+      ), issued as (
+        insert into ${refreshTokens} (token_hash, session_id, created_at)
+        select ${sql.placeholder('nextHash')}::text, id, ${sql.placeholder('at')}::timestamptz from renewed
+      )
+      select (select session_id from spent) as spent, renewed.id, renewed.user_id
+      from (select 1) as one left join renewed on true`,
+);
+
 export async function rotateRefreshToken(
   tx: Executor,
   values: { tokenHash: string; nextHash: string; at: Date; expiresAt: Date; ip: string | null },
 ): Promise<{ spent: boolean; session?: { id: string; userId: string } }> {
-  const { tokenHash, nextHash, ip } = values;
-  // Raw SQL gets no column mapping: timestamps go as ISO text (drizzle's postgres.js setup does not
-  // serialise a Date parameter itself).
-  const at = values.at.toISOString();
-  const expiresAt = values.expiresAt.toISOString();
   const [row] = await queryRows<{ spent: string | null; id: string | null; user_id: string | null }>(
     tx,
-    sql`with spent as (
-          update ${refreshTokens} set used_at = ${at}::timestamptz
-          where token_hash = ${tokenHash} and used_at is null
-          returning session_id
-        ), renewed as (
-          update ${sessions} set last_used_at = ${at}::timestamptz, expires_at = ${expiresAt}::timestamptz, ip = coalesce(${ip}::text, ip)
-          where id = (select session_id from spent) and revoked_at is null and expires_at > ${at}::timestamptz
-          returning id, user_id
-        ), issued as (
-          insert into ${refreshTokens} (token_hash, session_id, created_at)
-          select ${nextHash}::text, id, ${at}::timestamptz from renewed
-        )
-        select (select session_id from spent) as spent, renewed.id, renewed.user_id
-        from (select 1) as one left join renewed on true`,
+    rotateRefreshTokenSql.bind({
+      ...values,
+      at: values.at.toISOString(),
+      expiresAt: values.expiresAt.toISOString(),
+    }),
   );
   if (!row?.spent) return { spent: false };
   return row.id && row.user_id
