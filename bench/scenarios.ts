@@ -23,11 +23,12 @@ export interface Scenario {
 /**
  * V8 optimises code by how often it runs, not for how long: two seconds of reads run their path tens
  * of thousands of times, two seconds of sign-ins (about 50 a second on one core, each an Argon2id
- * hash) a hundred. The sign-in path is still being compiled then (its main-thread CPU per sign-in
- * measured 3.8 ms after 4 s and 3.0 ms after 30 s), so it warms up longer to measure the steady state
- * a running service is in.
+ * hash) a hundred. The sign-in path is still being compiled long after that: after 15 s the
+ * compiler's threads still spent 0.45 ms per sign-in and the event loop 3.4 ms, after 60 s 0.11 ms
+ * and 3.2 ms (one worker, hash threads on its core). A running service signs users in for hours, so
+ * the benchmark measures that steady state.
  */
-export const LOGIN_WARMUP = 15;
+export const LOGIN_WARMUP = 60;
 
 export const LOGIN = 'POST /v1/auth/login';
 
