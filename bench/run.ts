@@ -16,13 +16,13 @@
  * DATABASE_URL names the PostgreSQL server to use (the script creates its own databases there);
  * without it the embedded database is used.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Fixtures, makeFixtures, type Where } from './fixtures.js';
 import { drive, eventLoopLagP99, type LoadResult } from './load.js';
+import { LOGIN_ROUNDS, loginRoundSeconds, loginsAndHashRate } from './login-share.js';
 import { freePort, pinSelf, placement, rssMb, type Server, startServer } from './processes.js';
 import { renderReport, type Section } from './report.js';
 import { LOGIN, LOGIN_WARMUP, type Scenario, scenarios, type Tokens } from './scenarios.js';
@@ -130,13 +130,6 @@ async function tokensFor(url: string, f: Fixtures, refreshes: number): Promise<T
   };
 }
 
-function hashRate(cores: string | undefined): number {
-  const command = ['node', '--import', 'tsx', 'bench/hash-rate.ts', '--seconds', '5'];
-  const [file, ...rest] = cores ? ['taskset', '-c', cores, ...command] : command;
-  const out = execFileSync(file as string, rest, { encoding: 'utf8' });
-  return (JSON.parse(out.trim().split('\n').pop() as string) as { hashesPerSecond: number }).hashesPerSecond;
-}
-
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
 }
@@ -186,19 +179,20 @@ async function runSmall(where: Where, f: Fixtures, workers: number, readsOnly = 
     for (const scenario of scenarios(f, tokens)) {
       if (!selected.some((s) => s.name === scenario.name)) continue;
       const bareBefore = await driveBare();
-      // On the logins' cores just before and just after them (the mean), for the same reason as the
-      // bare server's figure: the hash rate drifts with the machine too.
-      const login = scenario.name === LOGIN;
-      const hashBefore = login ? hashRate(place.serverCores) : 0;
-      const result = await drive({
+      const load = {
         url: server.url,
         request: scenario.request,
         connections: CONNECTIONS,
         seconds: SECONDS,
         warmup: scenario.warmup ?? WARMUP,
         beforeMeasure: pinDatabase,
-      });
-      if (login) hashesPerSecond = (hashBefore + hashRate(place.serverCores)) / 2;
+      };
+      let result: LoadResult;
+      if (scenario.name === LOGIN) {
+        ({ result, hashesPerSecond } = await loginsAndHashRate(load, place.serverCores));
+      } else {
+        result = await drive(load);
+      }
       const bareAfter = await driveBare();
       const bare = { ...bareBefore, rps: (bareBefore.rps + bareAfter.rps) / 2 };
       bareAround.set(scenario.name, bare);
@@ -333,7 +327,7 @@ async function main(): Promise<void> {
 
   const header = [
     `Run on ${new Date().toISOString().slice(0, 10)}: ${machine}; database ${database}.`,
-    `Each scenario ran ${SECONDS} s after a ${WARMUP} s warm-up (logins ${LOGIN_WARMUP} s, refreshes none) with ${CONNECTIONS} connections (autocannon, in the benchmark process); the login flood used ${FLOOD_CONNECTIONS} more. The Argon2id hash rate is the mean of two measurements on the server's cores, just before and just after the logins, with the servers idle.`,
+    `Each scenario ran ${SECONDS} s after a ${WARMUP} s warm-up (logins ${LOGIN_WARMUP} s, refreshes none) with ${CONNECTIONS} connections (autocannon, in the benchmark process); the login flood used ${FLOOD_CONNECTIONS} more. Logins were measured in ${LOGIN_ROUNDS} rounds of ${loginRoundSeconds(SECONDS)} s, the Argon2id hash rate on the server's cores (servers idle) before, between and after them: its mean.`,
     'Throughput counts 2xx answers only. The per-address and per-account sign-in limits are off (AUTH_RATE_LIMIT_PER_MINUTE=0, LOGIN_MAX_FAILURES=0) so one account can sign in this often from one address; everything else is the production configuration (NODE_ENV=production, LOG_LEVEL=info, logs written to /dev/null).',
     `Reproduce: \`${process.env.DATABASE_URL ? 'DATABASE_URL=<server> ' : ''}npm run bench -- ${process.argv.slice(2).join(' ')}\`.`,
   ];
