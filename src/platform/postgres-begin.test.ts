@@ -65,11 +65,12 @@ describe.skipIf(!isServerDatabase())('transactions on the server', () => {
   let database: Database;
   let relay: Awaited<ReturnType<typeof holdingRelay>>;
   let relayed: Database;
+  /** This file's own database. */
+  let url: URL;
 
   beforeAll(async () => {
     database = await openTestDatabase();
-    // This file's own database, reached through the relay.
-    const url = new URL(inject('templateDatabaseUrl'));
+    url = new URL(inject('templateDatabaseUrl'));
     url.pathname = `/${(database.db as unknown as { $client: { options: { database: string } } }).$client.options.database}`;
     relay = await holdingRelay(url);
     const through = new URL(url);
@@ -108,6 +109,33 @@ describe.skipIf(!isServerDatabase())('transactions on the server', () => {
     expect(await queryRows(database.db, sql`select 1 from users where email = ${email}`)).toEqual([]);
     // The connection is usable again afterwards.
     expect(await queryRows(relayed.db, sql`select 2 as two`)).toEqual([{ two: 2 }]);
+  });
+
+  it('keep every statement inside its own transaction when many share a small pool', async () => {
+    const pool = await openDatabase({ databaseUrl: url.toString(), maxConnections: 2 });
+    try {
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 100 }, (_, i) =>
+          pool.db.transaction(async (tx) => {
+            const [first] = await queryRows<{ xid: string }>(tx, sql`select txid_current()::text as xid`);
+            await tx.insert(users).values({ email: `stress-${i}@example.test`, passwordHash: 'x' });
+            const [second] = await queryRows<{ xid: string }>(tx, sql`select txid_current()::text as xid`);
+            if (i % 2 === 1) throw new Error('abort');
+            return first?.xid === second?.xid;
+          }),
+        ),
+      );
+      // Each committed transaction ran its statements in one transaction; each aborted one left nothing.
+      expect(outcomes.filter((o) => o.status === 'fulfilled' && o.value === true)).toHaveLength(50);
+      const rows = await queryRows<{ email: string }>(
+        database.db,
+        sql`select email from users where email like 'stress-%' order by email`,
+      );
+      const kept = Array.from({ length: 50 }, (_, k) => `stress-${2 * k}@example.test`).sort();
+      expect(rows.map((r) => r.email)).toEqual(kept);
+    } finally {
+      await pool.close();
+    }
   });
 
   it('queue a transaction while the only connection is busy, and run it once it is free', async () => {
