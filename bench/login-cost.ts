@@ -1,0 +1,141 @@
+/**
+ * Where a sign-in's CPU goes, for work on the login target (logins >= 0.8 x the hash rate of the
+ * same cores). One worker on core 0 signs one account in from 32 connections; the load generator
+ * (this process) and PostgreSQL's backends get core 1. After a warm-up, rounds of logins alternate
+ * with the hash rate of core 0, as `npm run bench` measures them, and each round reads every
+ * thread's CPU time from /proc. Prints, per sign-in: the service's event loop, its hashing thread
+ * and its other threads (compiler, GC), PostgreSQL (every process of the server, its WAL writer
+ * too) and the load generator, next to one hash alone:
+ *
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npx tsx bench/login-cost.ts
+ *
+ * Options: --warmup S (60), --rounds N (3), --seconds S per round (5). Linux with taskset only.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { makeFixtures } from './fixtures.js';
+import { drive } from './load.js';
+import { hashRate } from './login-share.js';
+import { freePort, pinSelf, startServer } from './processes.js';
+import { login } from './scenarios.js';
+import { dropDatabase, ensureDatabase, pinBackends } from './scratch-database.js';
+
+const { values } = parseArgs({
+  options: {
+    warmup: { type: 'string', default: '60' },
+    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '5' },
+  },
+});
+const serverUrl = process.env.DATABASE_URL;
+if (!serverUrl) throw new Error('Set DATABASE_URL to a PostgreSQL server on this machine');
+const [SERVER_CORE, LOAD_CORE] = ['0', '1'];
+const DATABASE = 'tessera_login_cost';
+const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+
+/** CPU ms (user and system) of each thread of `pid`, by thread id. */
+function threadCpu(pid: number): Map<string, number> {
+  const cpu = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      cpu.set(tid, (Number(fields[11]) + Number(fields[12])) * TICK_MS);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return cpu;
+}
+
+/** CPU ms of every PostgreSQL process of this machine, all threads. */
+function postgresCpu(): number {
+  const pids = execFileSync('pgrep', ['-x', 'postgres'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      for (const ms of threadCpu(Number(pid)).values()) total += ms;
+    } catch {
+      // Gone since.
+    }
+  }
+  return total;
+}
+
+const databaseUrl = await ensureDatabase(serverUrl, DATABASE, { fresh: true });
+const dataDir = mkdtempSync(join(tmpdir(), 'tessera-login-cost-'));
+const env = {
+  NODE_ENV: 'production',
+  HOST: '127.0.0.1',
+  SECRET_KEY: 'bench-secret-key-0123456789abcdef0123456789abcdef',
+  AUTH_RATE_LIMIT_PER_MINUTE: '0',
+  LOGIN_MAX_FAILURES: '0',
+  DATA_DIR: dataDir,
+  DATABASE_URL: databaseUrl,
+};
+const fixtures = await makeFixtures({ databaseUrl, dataDir, env });
+pinSelf(LOAD_CORE);
+const port = await freePort();
+const server = await startServer({
+  command: ['node', 'dist/cli.js', 'serve'],
+  env: { ...env, WEB_CONCURRENCY: '1', PUBLIC_URL: `http://127.0.0.1:${port}` },
+  cores: SERVER_CORE,
+  port,
+  readyPath: '/health/ready',
+  workers: 1,
+});
+const pid = server.child.pid as number;
+const load = {
+  url: server.url,
+  request: login(fixtures),
+  connections: 32,
+  seconds: Number(values.seconds),
+  beforeMeasure: () => pinBackends(databaseUrl, LOAD_CORE),
+};
+
+try {
+  await drive({ ...load, seconds: Number(values.warmup) });
+  const hashes = [hashRate(SERVER_CORE)];
+  const spent = { loop: 0, hashing: 0, otherThreads: 0, postgres: 0, loadGenerator: 0 };
+  let logins = 0;
+  let seconds = 0;
+  for (let round = 0; round < Number(values.rounds); round++) {
+    await pinBackends(databaseUrl, LOAD_CORE);
+    const [threadsBefore, postgresBefore, selfBefore] = [threadCpu(pid), postgresCpu(), process.cpuUsage()];
+    const result = await drive({ ...load, warmup: 0 });
+    const self = process.cpuUsage(selfBefore);
+    spent.loadGenerator += (self.user + self.system) / 1000;
+    spent.postgres += postgresCpu() - postgresBefore;
+    const used = [...threadCpu(pid)].map(([tid, ms]) => [tid, ms - (threadsBefore.get(tid) ?? 0)] as const);
+    // The hashing thread is the busiest thread but the event loop (the process's own id).
+    const others = used.filter(([tid]) => tid !== String(pid)).sort((a, b) => b[1] - a[1]);
+    spent.loop += used.find(([tid]) => tid === String(pid))?.[1] ?? 0;
+    spent.hashing += others[0]?.[1] ?? 0;
+    spent.otherThreads += others.slice(1).reduce((sum, [, ms]) => sum + ms, 0);
+    logins += result.rps * result.seconds;
+    seconds += result.seconds;
+    hashes.push(hashRate(SERVER_CORE));
+    console.log(
+      `round ${round + 1}: ${result.rps.toFixed(1)} logins/s, hash rate after it ${hashes.at(-1)}/s`,
+    );
+  }
+  const hashRateMean = hashes.reduce((sum, h) => sum + h, 0) / hashes.length;
+  const per = (ms: number) => (ms / logins).toFixed(2);
+  console.log(
+    `\nlogins ${(logins / seconds).toFixed(1)}/s, hash rate ${hashRateMean.toFixed(1)}/s: login share ${(logins / seconds / hashRateMean).toFixed(3)}`,
+  );
+  console.log(`one hash alone: ${(1000 / hashRateMean).toFixed(2)} ms of core ${SERVER_CORE}`);
+  console.log(`per sign-in, ms of CPU:`);
+  console.log(`  event loop          ${per(spent.loop)}`);
+  console.log(`  hashing thread      ${per(spent.hashing)}`);
+  console.log(`  other threads       ${per(spent.otherThreads)}`);
+  console.log(`  PostgreSQL          ${per(spent.postgres)}   (core ${LOAD_CORE})`);
+  console.log(`  load generator      ${per(spent.loadGenerator)}   (core ${LOAD_CORE})`);
+} finally {
+  await server.stop();
+  await dropDatabase(serverUrl, DATABASE);
+  rmSync(dataDir, { recursive: true, force: true });
+}
+process.exit(0);
