@@ -1,8 +1,9 @@
 /**
  * Sign-in throughput against the Argon2id hash rate of the same cores (issue 7: logins >= 0.8 x
- * that rate). On a shared virtual machine the machine's speed drifts by a fifth within minutes, both
- * figures with it, so they are taken in turns: the hash rate with the servers idle, then a round of
- * logins, and so on, ending with the hash rate. Linear drift then weighs on both alike.
+ * that rate). On a shared virtual machine the speed drifts within minutes (one core's hash rate read
+ * 60/s and 85/s a minute apart), both figures with it, so they are taken in turns: the hash rate
+ * with the servers idle, then a round of logins, and so on, ending with the hash rate. Linear drift
+ * then weighs on both alike.
  */
 import { execFileSync } from 'node:child_process';
 import { drive, type LoadOptions, type LoadResult } from './load.js';

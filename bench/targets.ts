@@ -100,9 +100,9 @@ export function judgeSmall(run: WorkerRun, serverDatabase: boolean): Verdict[] {
 }
 
 /**
- * The scale runs come minutes after the small ones, when the machine may be a fifth faster or
- * slower (the bare server read 24,000 and 40,000 req/s twenty minutes apart in one run): each
- * scenario is compared by its ratio to the bare server around it, not by its raw rate.
+ * The scale runs come minutes after the small ones, when a shared machine may run at another speed
+ * (the bare server read 24,000 and 40,000 req/s twenty minutes apart in one run): each scenario is
+ * compared by its ratio to the bare server around it, not by its raw rate.
  */
 export function judgeScale(small: WorkerRun, scale: WorkerRun): Verdict[] {
   const verdicts: Verdict[] = [];
