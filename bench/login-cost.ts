@@ -2,10 +2,10 @@
  * Where a sign-in's CPU goes, for work on the login target (logins >= 0.8 x the hash rate of the
  * same cores). One worker on core 0 signs one account in from 32 connections; the load generator
  * (this process) and PostgreSQL's backends get core 1. After a warm-up, rounds of logins alternate
- * with the hash rate of core 0, as `npm run bench` measures them, and each round reads every
- * thread's CPU time from /proc. Prints, per sign-in: the service's event loop, its hashing thread
- * and its other threads (compiler, GC), PostgreSQL (every process of the server, its WAL writer
- * too) and the load generator, next to one hash alone:
+ * with the hash rate of core 0 (bench/login-share.ts, as `npm run bench` measures them), and each
+ * round reads every thread's CPU time from /proc. Prints, per sign-in: the service's event loop,
+ * its hashing thread and its other threads (compiler, GC), PostgreSQL (every process of the server,
+ * its WAL writer too) and the load generator, next to one hash alone:
  *
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npx tsx bench/login-cost.ts
  *
@@ -17,11 +17,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeFixtures } from './fixtures.js';
-import { drive } from './load.js';
-import { hashRate } from './login-share.js';
+import { loginsAndHashRate } from './login-share.js';
 import { freePort, pinSelf, startServer } from './processes.js';
 import { login } from './scenarios.js';
 import { dropDatabase, ensureDatabase, pinBackends } from './scratch-database.js';
+import { serviceEnv } from './service-env.js';
 
 const { values } = parseArgs({
   options: {
@@ -66,15 +66,7 @@ function postgresCpu(): number {
 
 const databaseUrl = await ensureDatabase(serverUrl, DATABASE, { fresh: true });
 const dataDir = mkdtempSync(join(tmpdir(), 'tessera-login-cost-'));
-const env = {
-  NODE_ENV: 'production',
-  HOST: '127.0.0.1',
-  SECRET_KEY: 'bench-secret-key-0123456789abcdef0123456789abcdef',
-  AUTH_RATE_LIMIT_PER_MINUTE: '0',
-  LOGIN_MAX_FAILURES: '0',
-  DATA_DIR: dataDir,
-  DATABASE_URL: databaseUrl,
-};
+const env = { ...serviceEnv(), DATA_DIR: dataDir, DATABASE_URL: databaseUrl };
 const fixtures = await makeFixtures({ databaseUrl, dataDir, env });
 pinSelf(LOAD_CORE);
 const port = await freePort();
@@ -87,47 +79,50 @@ const server = await startServer({
   workers: 1,
 });
 const pid = server.child.pid as number;
-const load = {
-  url: server.url,
-  request: login(fixtures),
-  connections: 32,
-  seconds: Number(values.seconds),
-  beforeMeasure: () => pinBackends(databaseUrl, LOAD_CORE),
-};
 
+const spent = { loop: 0, hashing: 0, otherThreads: 0, postgres: 0, loadGenerator: 0 };
+let before = { threads: new Map<string, number>(), postgres: 0, self: process.cpuUsage() };
 try {
-  await drive({ ...load, seconds: Number(values.warmup) });
-  const hashes = [hashRate(SERVER_CORE)];
-  const spent = { loop: 0, hashing: 0, otherThreads: 0, postgres: 0, loadGenerator: 0 };
-  let logins = 0;
-  let seconds = 0;
-  for (let round = 0; round < Number(values.rounds); round++) {
-    await pinBackends(databaseUrl, LOAD_CORE);
-    const [threadsBefore, postgresBefore, selfBefore] = [threadCpu(pid), postgresCpu(), process.cpuUsage()];
-    const result = await drive({ ...load, warmup: 0 });
-    const self = process.cpuUsage(selfBefore);
-    spent.loadGenerator += (self.user + self.system) / 1000;
-    spent.postgres += postgresCpu() - postgresBefore;
-    const used = [...threadCpu(pid)].map(([tid, ms]) => [tid, ms - (threadsBefore.get(tid) ?? 0)] as const);
-    // The hashing thread is the busiest thread but the event loop (the process's own id).
-    const others = used.filter(([tid]) => tid !== String(pid)).sort((a, b) => b[1] - a[1]);
-    spent.loop += used.find(([tid]) => tid === String(pid))?.[1] ?? 0;
-    spent.hashing += others[0]?.[1] ?? 0;
-    spent.otherThreads += others.slice(1).reduce((sum, [, ms]) => sum + ms, 0);
-    logins += result.rps * result.seconds;
-    seconds += result.seconds;
-    hashes.push(hashRate(SERVER_CORE));
-    console.log(
-      `round ${round + 1}: ${result.rps.toFixed(1)} logins/s, hash rate after it ${hashes.at(-1)}/s`,
-    );
-  }
-  const hashRateMean = hashes.reduce((sum, h) => sum + h, 0) / hashes.length;
+  const { result, hashesPerSecond } = await loginsAndHashRate(
+    {
+      url: server.url,
+      request: login(fixtures),
+      connections: 32,
+      seconds: Number(values.seconds),
+      warmup: Number(values.warmup),
+      // Runs just before each round's count starts: the CPU read now is the round's baseline.
+      beforeMeasure: async () => {
+        await pinBackends(databaseUrl, LOAD_CORE);
+        before = { threads: threadCpu(pid), postgres: postgresCpu(), self: process.cpuUsage() };
+      },
+    },
+    SERVER_CORE,
+    {
+      count: Number(values.rounds),
+      seconds: Number(values.seconds),
+      after(round) {
+        const self = process.cpuUsage(before.self);
+        spent.loadGenerator += (self.user + self.system) / 1000;
+        spent.postgres += postgresCpu() - before.postgres;
+        const used = [...threadCpu(pid)].map(
+          ([tid, ms]) => [tid, ms - (before.threads.get(tid) ?? 0)] as const,
+        );
+        // The hashing thread is the busiest thread but the event loop (the process's own id).
+        const others = used.filter(([tid]) => tid !== String(pid)).sort((a, b) => b[1] - a[1]);
+        spent.loop += used.find(([tid]) => tid === String(pid))?.[1] ?? 0;
+        spent.hashing += others[0]?.[1] ?? 0;
+        spent.otherThreads += others.slice(1).reduce((sum, [, ms]) => sum + ms, 0);
+        console.log(`round: ${round.rps.toFixed(1)} logins/s`);
+      },
+    },
+  );
+  const logins = result.rps * result.seconds;
   const per = (ms: number) => (ms / logins).toFixed(2);
   console.log(
-    `\nlogins ${(logins / seconds).toFixed(1)}/s, hash rate ${hashRateMean.toFixed(1)}/s: login share ${(logins / seconds / hashRateMean).toFixed(3)}`,
+    `\nlogins ${result.rps.toFixed(1)}/s, hash rate ${hashesPerSecond.toFixed(1)}/s: login share ${(result.rps / hashesPerSecond).toFixed(3)}`,
   );
-  console.log(`one hash alone: ${(1000 / hashRateMean).toFixed(2)} ms of core ${SERVER_CORE}`);
-  console.log(`per sign-in, ms of CPU:`);
+  console.log(`one hash alone: ${(1000 / hashesPerSecond).toFixed(2)} ms of core ${SERVER_CORE}`);
+  console.log('per sign-in, ms of CPU:');
   console.log(`  event loop          ${per(spent.loop)}`);
   console.log(`  hashing thread      ${per(spent.hashing)}`);
   console.log(`  other threads       ${per(spent.otherThreads)}`);

@@ -21,32 +21,41 @@ export function hashRate(cores: string | undefined): number {
   return (JSON.parse(out.trim().split('\n').pop() as string) as { hashesPerSecond: number }).hashesPerSecond;
 }
 
+/** How the logins are split; `after` sees each round's result as it ends. */
+export interface Rounds {
+  count: number;
+  seconds: number;
+  after?: (round: LoadResult) => void;
+}
+
 /**
- * The logins of `options` after its warm-up, measured in LOGIN_ROUNDS rounds of half its seconds
- * each, and the mean hash rate around them. The result's rate is over all rounds, its p50 their
- * mean and its p99 their largest.
+ * The logins of `options` after its warm-up, measured in rounds (LOGIN_ROUNDS of half its seconds
+ * unless given), and the mean hash rate around them. The result's rate is over all rounds, its p50
+ * their mean and its p99 their largest.
  */
 export async function loginsAndHashRate(
   options: LoadOptions,
   cores: string | undefined,
+  rounds: Rounds = { count: LOGIN_ROUNDS, seconds: loginRoundSeconds(options.seconds) },
 ): Promise<{ result: LoadResult; hashesPerSecond: number }> {
   if (options.warmup) await drive({ ...options, seconds: options.warmup, warmup: 0 });
-  const seconds = loginRoundSeconds(options.seconds);
   const hashes = [hashRate(cores)];
-  const rounds: LoadResult[] = [];
-  for (let i = 0; i < LOGIN_ROUNDS; i++) {
+  const results: LoadResult[] = [];
+  for (let i = 0; i < rounds.count; i++) {
     // A second of logins first, so the hashing queue is full again when the round's count starts.
-    rounds.push(await drive({ ...options, seconds, warmup: 1 }));
+    const round = await drive({ ...options, seconds: rounds.seconds, warmup: 1 });
+    rounds.after?.(round);
+    results.push(round);
     hashes.push(hashRate(cores));
   }
-  const total = rounds.reduce((sum, r) => sum + r.rps * r.seconds, 0);
-  const time = rounds.reduce((sum, r) => sum + r.seconds, 0);
+  const total = results.reduce((sum, r) => sum + r.rps * r.seconds, 0);
+  const time = results.reduce((sum, r) => sum + r.seconds, 0);
   return {
     result: {
       rps: total / time,
-      p50: Math.round(rounds.reduce((sum, r) => sum + r.p50, 0) / rounds.length),
-      p99: Math.max(...rounds.map((r) => r.p99)),
-      failures: rounds.reduce((sum, r) => sum + r.failures, 0),
+      p50: Math.round(results.reduce((sum, r) => sum + r.p50, 0) / results.length),
+      p99: Math.max(...results.map((r) => r.p99)),
+      failures: results.reduce((sum, r) => sum + r.failures, 0),
       seconds: time,
     },
     hashesPerSecond: hashes.reduce((sum, h) => sum + h, 0) / hashes.length,

@@ -27,6 +27,7 @@ import { freePort, pinSelf, placement, rssMb, type Server, startServer } from '.
 import { renderReport, type Section } from './report.js';
 import { LOGIN, LOGIN_WARMUP, type Scenario, scenarios, type Tokens } from './scenarios.js';
 import { dropDatabase, ensureDatabase, pinBackends, serverVersion } from './scratch-database.js';
+import { METRICS_TOKEN, serviceEnv } from './service-env.js';
 import { soak } from './soak.js';
 import { judgeScale, judgeSmall, type WorkerRun } from './targets.js';
 
@@ -49,29 +50,11 @@ const CONNECTIONS = Number(args.connections);
 const WORKERS = (args.workers ?? '1').split(',').map(Number);
 const WARMUP = 2;
 const FLOOD_CONNECTIONS = 16;
-const METRICS_TOKEN = 'bench-metrics-token';
-const SECRET_KEY = 'bench-secret-key-0123456789abcdef0123456789abcdef';
-
-function baseEnv(): Record<string, string> {
-  return {
-    NODE_ENV: 'production',
-    HOST: '127.0.0.1',
-    SECRET_KEY,
-    METRICS_TOKEN,
-    // The scenarios sign one account in hundreds of times a second from one address, which is
-    // what the per-address and per-account limits exist to stop; they are off here and tested
-    // on their own.
-    AUTH_RATE_LIMIT_PER_MINUTE: '0',
-    LOGIN_MAX_FAILURES: '0',
-    ALLOW_EMBEDDED_DATABASE: 'true',
-  };
-}
-
 async function prepare(name: string, keep: boolean): Promise<Where & { cleanup(): Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
   const serverUrl = process.env.DATABASE_URL;
   const databaseUrl = serverUrl ? await ensureDatabase(serverUrl, name, { fresh: !keep }) : undefined;
-  const env = { ...baseEnv(), DATA_DIR: dataDir, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) };
+  const env = { ...serviceEnv(), DATA_DIR: dataDir, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) };
   return {
     databaseUrl,
     dataDir,
