@@ -11,17 +11,17 @@
  *
  * Options: --warmup S (60), --rounds N (3), --seconds S per round (5). Linux with taskset only.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeFixtures } from './fixtures.js';
 import { loginsAndHashRate } from './login-share.js';
+import { postgresCpu, threadCpu } from './proc-cpu.js';
 import { freePort, pinSelf, startServer } from './processes.js';
 import { login } from './scenarios.js';
 import { dropDatabase, ensureDatabase, pinBackends } from './scratch-database.js';
-import { serviceEnv } from './service-env.js';
+import { serviceCommand, serviceEnv } from './service-env.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,36 +34,6 @@ const serverUrl = process.env.DATABASE_URL;
 if (!serverUrl) throw new Error('Set DATABASE_URL to a PostgreSQL server on this machine');
 const [SERVER_CORE, LOAD_CORE] = ['0', '1'];
 const DATABASE = 'tessera_login_cost';
-const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
-
-/** CPU ms (user and system) of each thread of `pid`, by thread id. */
-function threadCpu(pid: number): Map<string, number> {
-  const cpu = new Map<string, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-      cpu.set(tid, (Number(fields[11]) + Number(fields[12])) * TICK_MS);
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return cpu;
-}
-
-/** CPU ms of every PostgreSQL process of this machine, all threads. */
-function postgresCpu(): number {
-  const pids = execFileSync('pgrep', ['-x', 'postgres'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  let total = 0;
-  for (const pid of pids) {
-    try {
-      for (const ms of threadCpu(Number(pid)).values()) total += ms;
-    } catch {
-      // Gone since.
-    }
-  }
-  return total;
-}
-
 const databaseUrl = await ensureDatabase(serverUrl, DATABASE, { fresh: true });
 const dataDir = mkdtempSync(join(tmpdir(), 'tessera-login-cost-'));
 const env = { ...serviceEnv(), DATA_DIR: dataDir, DATABASE_URL: databaseUrl };
@@ -71,7 +41,7 @@ const fixtures = await makeFixtures({ databaseUrl, dataDir, env });
 pinSelf(LOAD_CORE);
 const port = await freePort();
 const server = await startServer({
-  command: ['node', 'dist/cli.js', 'serve'],
+  command: serviceCommand(),
   env: { ...env, WEB_CONCURRENCY: '1', PUBLIC_URL: `http://127.0.0.1:${port}` },
   cores: SERVER_CORE,
   port,

@@ -27,7 +27,7 @@ import { freePort, pinSelf, placement, rssMb, type Server, startServer } from '.
 import { renderReport, type Section } from './report.js';
 import { LOGIN, LOGIN_WARMUP, type Scenario, scenarios, type Tokens } from './scenarios.js';
 import { dropDatabase, ensureDatabase, pinBackends, serverVersion } from './scratch-database.js';
-import { METRICS_TOKEN, serviceEnv } from './service-env.js';
+import { METRICS_TOKEN, serviceCommand, serviceEnv, startFlags } from './service-env.js';
 import { soak } from './soak.js';
 import { judgeScale, judgeSmall, type WorkerRun } from './targets.js';
 
@@ -69,7 +69,7 @@ async function prepare(name: string, keep: boolean): Promise<Where & { cleanup()
 async function startTessera(where: Where, workers: number, cores: string | undefined): Promise<Server> {
   const port = await freePort();
   return startServer({
-    command: ['node', ...profileArgs(), 'dist/cli.js', 'serve'],
+    command: serviceCommand(profileArgs()),
     env: { ...where.env, WEB_CONCURRENCY: String(workers), PUBLIC_URL: `http://127.0.0.1:${port}` },
     cores,
     port,
@@ -85,7 +85,7 @@ function profileArgs(): string[] {
 
 async function startBare(workers: number, cores: string | undefined): Promise<Server> {
   return startServer({
-    command: ['node', 'bench/bare-server.mjs'],
+    command: ['node', ...startFlags(), 'bench/bare-server.mjs'],
     env: { BENCH_WORKERS: String(workers) },
     cores,
     port: await freePort(),
