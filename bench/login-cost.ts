@@ -11,17 +11,11 @@
  *
  * Options: --warmup S (60), --rounds N (3), --seconds S per round (5). Linux with taskset only.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { makeFixtures } from './fixtures.js';
 import { loginsAndHashRate } from './login-share.js';
+import { LOAD_CORE, SERVER_CORE, startProbe } from './probe.js';
 import { postgresCpu, threadCpu } from './proc-cpu.js';
-import { freePort, pinSelf, startServer } from './processes.js';
 import { login } from './scenarios.js';
-import { dropDatabase, ensureDatabase, pinBackends } from './scratch-database.js';
-import { serviceCommand, serviceEnv } from './service-env.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,25 +24,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
   },
 });
-const serverUrl = process.env.DATABASE_URL;
-if (!serverUrl) throw new Error('Set DATABASE_URL to a PostgreSQL server on this machine');
-const [SERVER_CORE, LOAD_CORE] = ['0', '1'];
-const DATABASE = 'tessera_login_cost';
-const databaseUrl = await ensureDatabase(serverUrl, DATABASE, { fresh: true });
-const dataDir = mkdtempSync(join(tmpdir(), 'tessera-login-cost-'));
-const env = { ...serviceEnv(), DATA_DIR: dataDir, DATABASE_URL: databaseUrl };
-const fixtures = await makeFixtures({ databaseUrl, dataDir, env });
-pinSelf(LOAD_CORE);
-const port = await freePort();
-const server = await startServer({
-  command: serviceCommand(),
-  env: { ...env, WEB_CONCURRENCY: '1', PUBLIC_URL: `http://127.0.0.1:${port}` },
-  cores: SERVER_CORE,
-  port,
-  readyPath: '/health/ready',
-  workers: 1,
-});
-const pid = server.child.pid as number;
+const { fixtures, server, pid, pinDatabase, stop } = await startProbe('tessera_login_cost');
 
 const spent = { loop: 0, hashing: 0, otherThreads: 0, postgres: 0, loadGenerator: 0 };
 let before = { threads: new Map<string, number>(), postgres: 0, self: process.cpuUsage() };
@@ -62,7 +38,7 @@ try {
       warmup: Number(values.warmup),
       // Runs just before each round's count starts: the CPU read now is the round's baseline.
       beforeMeasure: async () => {
-        await pinBackends(databaseUrl, LOAD_CORE);
+        await pinDatabase();
         before = { threads: threadCpu(pid), postgres: postgresCpu(), self: process.cpuUsage() };
       },
     },
@@ -99,8 +75,6 @@ try {
   console.log(`  PostgreSQL          ${per(spent.postgres)}   (core ${LOAD_CORE})`);
   console.log(`  load generator      ${per(spent.loadGenerator)}   (core ${LOAD_CORE})`);
 } finally {
-  await server.stop();
-  await dropDatabase(serverUrl, DATABASE);
-  rmSync(dataDir, { recursive: true, force: true });
+  await stop();
 }
 process.exit(0);

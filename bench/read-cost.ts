@@ -10,17 +10,12 @@
  * --rounds N (2), --seconds S per round (10), --node-args "…" (Node flags after those of
  * `npm start`, to compare V8 settings: the later of two flags wins). Linux with taskset only.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { makeFixtures } from './fixtures.js';
 import { drive } from './load.js';
+import { startProbe } from './probe.js';
 import { postgresCpu, processCpu, threadCpu } from './proc-cpu.js';
-import { freePort, pinSelf, startServer } from './processes.js';
 import { scenarios } from './scenarios.js';
-import { dropDatabase, ensureDatabase, pinBackends } from './scratch-database.js';
-import { serviceCommand, serviceEnv } from './service-env.js';
+import { serviceCommand } from './service-env.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,27 +25,8 @@ const { values } = parseArgs({
     'node-args': { type: 'string', default: '' },
   },
 });
-const serverUrl = process.env.DATABASE_URL;
-if (!serverUrl) throw new Error('Set DATABASE_URL to a PostgreSQL server on this machine');
-const [SERVER_CORE, LOAD_CORE] = ['0', '1'];
-const DATABASE = 'tessera_read_cost';
-const command = serviceCommand(values['node-args'].split(' ').filter(Boolean));
-
-const databaseUrl = await ensureDatabase(serverUrl, DATABASE, { fresh: true });
-const dataDir = mkdtempSync(join(tmpdir(), 'tessera-read-cost-'));
-const env = { ...serviceEnv(), DATA_DIR: dataDir, DATABASE_URL: databaseUrl };
-const fixtures = await makeFixtures({ databaseUrl, dataDir, env });
-pinSelf(LOAD_CORE);
-const port = await freePort();
-const server = await startServer({
-  command,
-  env: { ...env, WEB_CONCURRENCY: '1', PUBLIC_URL: `http://127.0.0.1:${port}` },
-  cores: SERVER_CORE,
-  port,
-  readyPath: '/health/ready',
-  workers: 1,
-});
-const pid = server.child.pid as number;
+const nodeArgs = values['node-args'].split(' ').filter(Boolean);
+const { fixtures, server, pid, pinDatabase, stop } = await startProbe('tessera_read_cost', nodeArgs);
 
 try {
   const response = await fetch(`${server.url}/v1/auth/login`, {
@@ -64,7 +40,7 @@ try {
     (s) => s.read && s.name === values.scenario,
   );
   if (!scenario) throw new Error(`No read scenario is named ${values.scenario}`);
-  console.log(`${scenario.name}; the service runs as: ${command.join(' ')}`);
+  console.log(`${scenario.name}; the service runs as: ${serviceCommand(nodeArgs).join(' ')}`);
   for (let i = 0; i < Number(values.rounds); i++) {
     let before = { loop: 0, service: 0, postgres: 0, self: process.cpuUsage() };
     const result = await drive({
@@ -74,7 +50,7 @@ try {
       seconds: Number(values.seconds),
       warmup: 5,
       beforeMeasure: async () => {
-        await pinBackends(databaseUrl, LOAD_CORE);
+        await pinDatabase();
         const loop = threadCpu(pid).get(String(pid)) ?? 0;
         before = { loop, service: processCpu(pid), postgres: postgresCpu(), self: process.cpuUsage() };
       },
@@ -90,8 +66,6 @@ try {
     );
   }
 } finally {
-  await server.stop();
-  await dropDatabase(serverUrl, DATABASE);
-  rmSync(dataDir, { recursive: true, force: true });
+  await stop();
 }
 process.exit(0);
