@@ -11,6 +11,7 @@
  * `npm start`, to compare V8 settings: the later of two flags wins). Linux with taskset only.
  */
 import { parseArgs } from 'node:util';
+import { loginFor } from './fixtures.js';
 import { drive } from './load.js';
 import { startProbe } from './probe.js';
 import { postgresCpu, processCpu, threadCpu } from './proc-cpu.js';
@@ -29,13 +30,7 @@ const nodeArgs = values['node-args'].split(' ').filter(Boolean);
 const { fixtures, server, pid, pinDatabase, stop } = await startProbe('tessera_read_cost', nodeArgs);
 
 try {
-  const response = await fetch(`${server.url}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: fixtures.email, password: fixtures.password }),
-  });
-  if (!response.ok) throw new Error(`login failed: ${response.status}`);
-  const { accessToken } = (await response.json()) as { accessToken: string };
+  const { accessToken } = await loginFor(server.url, fixtures);
   const scenario = scenarios(fixtures, { jwt: accessToken, refreshTokens: [] }).find(
     (s) => s.read && s.name === values.scenario,
   );

@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Fixtures, makeFixtures, type Where } from './fixtures.js';
+import { type Fixtures, loginFor, makeFixtures, type Where } from './fixtures.js';
 import { drive, eventLoopLagP99, type LoadResult } from './load.js';
 import { LOGIN_ROUNDS, loginRoundSeconds, loginsAndHashRate } from './login-share.js';
 import { freePort, pinSelf, placement, rssMb, type Server, startServer } from './processes.js';
@@ -92,16 +92,6 @@ async function startBare(workers: number, cores: string | undefined): Promise<Se
     readyPath: '/',
     workers,
   });
-}
-
-async function loginFor(url: string, f: Fixtures): Promise<{ accessToken: string; refreshToken: string }> {
-  const response = await fetch(`${url}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: f.email, password: f.password }),
-  });
-  if (!response.ok) throw new Error(`login failed: ${response.status} ${await response.text()}`);
-  return (await response.json()) as { accessToken: string; refreshToken: string };
 }
 
 async function tokensFor(url: string, f: Fixtures, refreshes: number): Promise<Tokens> {

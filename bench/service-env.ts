@@ -25,8 +25,7 @@ export function serviceEnv(): Record<string, string> {
  */
 export function serviceCommand(nodeArgs: string[] = []): string[] {
   const [node, ...rest] = startScript();
-  const flags = rest.filter((arg) => arg.startsWith('--'));
-  return [node as string, ...flags, ...nodeArgs, ...rest.filter((arg) => !arg.startsWith('--'))];
+  return [node as string, ...startFlags(), ...nodeArgs, ...rest.filter((arg) => !arg.startsWith('--'))];
 }
 
 /** The Node flags of `npm start`, which the bare server gets too: both run on the same V8 settings. */
