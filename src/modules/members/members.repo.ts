@@ -147,11 +147,13 @@ function membersPageTemplate(shape: { before: boolean; q: boolean; rows: number 
   const pattern = sql.placeholder('pattern');
   // The join time comes as the API writes it (what Date#toISOString gives), so no row is parsed
   // into a Date and formatted again. Role ids as an array, not json_agg: a tenth less of the
-  // database's time for the page.
+  // database's time for the page; sent as comma-joined text (a uuid holds no comma), which the
+  // page splits in one native call, where postgres.js would parse the array in JavaScript
+  // character by character.
   return sql`select m.id, to_char(m.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "createdAt",
       u.id as "userId", u.email, u.name,
-      array(select mr.role_id from ${memberRoles} mr
-       where mr.tenant_id = m.tenant_id and mr.user_id = m.user_id) as "roleIds"
+      array_to_string(array(select mr.role_id from ${memberRoles} mr
+       where mr.tenant_id = m.tenant_id and mr.user_id = m.user_id), ',') as "roleIds"
     from ${memberships} m join ${users} u on u.id = m.user_id
     where m.tenant_id = ${sql.placeholder('tenantId')}${shape.before ? sql` and m.id < ${sql.placeholder('before')}` : sql.empty()}${
       shape.q ? sql` and (u.email ilike ${pattern} or u.name ilike ${pattern})` : sql.empty()
@@ -171,13 +173,13 @@ export async function membersPage(
     userId: string;
     email: string;
     name: string | null;
-    roleIds: string[] | null;
+    roleIds: string;
   }>(tx, membersPageQuery(tenantId, options));
   return rows.map((r) => ({
     id: r.id,
     createdAt: r.createdAt,
     user: { id: r.userId, email: r.email, name: r.name },
-    roleIds: r.roleIds ?? [],
+    roleIds: r.roleIds === '' ? [] : r.roleIds.split(','),
   }));
 }
 

@@ -9,6 +9,7 @@ import type { AuditContext } from '../audit/audit-context.js';
 import type { PermissionChange, PermissionResolver } from '../authz/permission-resolver.js';
 import { findTenantRoles, permissionsOfRoles } from '../authz/role-permissions.js';
 import type { RoleName, RoleNames } from '../roles/role-names.js';
+import type { RoleRef } from '../tenants/tenants.schemas.js';
 import * as repo from './members.repo.js';
 import type { MembershipView } from './members.schemas.js';
 
@@ -23,12 +24,12 @@ const memberChange = (tenantId: string, userId: string): PermissionChange => `me
 
 function toMembershipView(
   row: Pick<repo.MemberRow, 'user'> & { createdAt: Date | string },
-  roles: Array<Pick<repo.HeldRole, 'id' | 'name'>>,
+  roles: RoleRef[],
 ): MembershipView {
   const { createdAt } = row;
   return {
     user: row.user,
-    roles: roles.map((r) => ({ id: r.id, name: r.name })),
+    roles,
     createdAt: typeof createdAt === 'string' ? createdAt : createdAt.toISOString(),
   };
 }
@@ -37,14 +38,15 @@ function toMembershipView(
  * The roles of `ids` in the order every view lists them (by name, then id, as the database sorts);
  * an id deleted since the page was read is left out.
  */
-function namedRoles(ids: string[], names: Map<string, RoleName>): Array<{ id: string; name: string }> {
-  const held: Array<{ id: string } & RoleName> = [];
-  for (const id of ids) {
-    const role = names.get(id);
-    if (role) held.push({ id, ...role });
-  }
-  return held.sort((a, b) => a.rank - b.rank);
+function namedRoles(ids: string[], names: Map<string, RoleName>): RoleRef[] {
+  const held = ids.map((id) => names.get(id));
+  const known = held.every(isKnown) ? held : held.filter(isKnown);
+  // Most members hold one role, and sorting even one element copies the array.
+  if (known.length > 1) known.sort((a, b) => a.rank - b.rank);
+  return known.map((role) => role.ref);
 }
+
+const isKnown = (role: RoleName | undefined): role is RoleName => role !== undefined;
 
 const isOwnerRole = (role: Pick<repo.HeldRole, 'builtIn'>) => role.builtIn === 'owner';
 
@@ -110,7 +112,10 @@ export class MemberService {
     const row = await repo.findMember(tx, tenantId, userId);
     if (!row) throw new NotFoundError('Member not found');
     const roles = await repo.rolesOfMembers(tx, tenantId, [userId]);
-    return toMembershipView(row, roles.get(userId) ?? []);
+    return toMembershipView(
+      row,
+      (roles.get(userId) ?? []).map((role) => ({ id: role.id, name: role.name })),
+    );
   }
 
   /**

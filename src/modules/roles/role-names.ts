@@ -2,10 +2,15 @@ import { asc, eq } from 'drizzle-orm';
 import { roles } from '../../db/schema/index.js';
 import type { Db } from '../../platform/db.js';
 import type { PermissionChange } from '../authz/permission-resolver.js';
+import type { RoleRef } from '../tenants/tenants.schemas.js';
 
-/** A role's name, and its place when the tenant's roles are listed by name (as the database sorts). */
+/**
+ * A role as views list it, and its place when the tenant's roles are listed by name (as the
+ * database sorts). The view is made once per load and shared by every page that names the role
+ * (frozen: a page only serialises it), so a members page makes no object per role it names.
+ */
 export interface RoleName {
-  name: string;
+  ref: Readonly<RoleRef>;
   rank: number;
 }
 
@@ -65,7 +70,7 @@ export class RoleNames {
       .from(roles)
       .where(eq(roles.tenantId, tenantId))
       .orderBy(asc(roles.name), asc(roles.id));
-    const names = new Map(rows.map((r, rank) => [r.id, { name: r.name, rank }]));
+    const names = new Map(rows.map((r, rank) => [r.id, { ref: Object.freeze(r), rank }]));
     // A change heard while loading may be older than what was read: not kept, read again next time.
     if (generation === this.#generation) {
       this.#byTenant.delete(tenantId);
