@@ -14,21 +14,16 @@
  * Options: --scenario NAME (a read of bench/scenarios.ts; the first members page by default),
  * --profile (also where the bytes come from: V8's sampling heap profiler, per function).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/platform/db.js';
-import { makeFixtures } from './fixtures.js';
 import type { Request } from './load.js';
+import { scratchFixtures } from './probe.js';
 import { scenarios } from './scenarios.js';
-import { dropDatabase, ensureDatabase } from './scratch-database.js';
-import { serviceEnv } from './service-env.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,19 +32,13 @@ const { values } = parseArgs({
   },
 });
 const collect = (globalThis as { gc?: () => void }).gc;
-const serverUrl = process.env.DATABASE_URL;
 if (!collect) throw new Error('Run with node --expose-gc --max-semi-space-size=256 (see the header)');
-if (!serverUrl) throw new Error('Set DATABASE_URL to a PostgreSQL server');
 
 const COUNTS = 5;
 const PER_COUNT = 300;
-const DATABASE = 'tessera_alloc_cost';
-const databaseUrl = await ensureDatabase(serverUrl, DATABASE, { fresh: true });
-const dataDir = mkdtempSync(join(tmpdir(), `${DATABASE}-`));
-const env = { ...serviceEnv(), DATA_DIR: dataDir, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' };
-const fixtures = await makeFixtures({ databaseUrl, dataDir, env });
+const { fixtures, databaseUrl, env, drop } = await scratchFixtures('tessera_alloc_cost');
 const database = await openDatabase({ databaseUrl });
-const app = await buildApp({ config: loadConfig(env), database });
+const app = await buildApp({ config: loadConfig({ ...env, LOG_LEVEL: 'silent' }), database });
 
 try {
   const login = await app.inject({
@@ -87,8 +76,7 @@ try {
 } finally {
   await app.close();
   await database.close();
-  await dropDatabase(serverUrl, DATABASE);
-  rmSync(dataDir, { recursive: true, force: true });
+  await drop();
 }
 process.exit(0);
 

@@ -1,8 +1,8 @@
 /**
- * What the cost probes (login-cost.ts, read-cost.ts) share: one worker of the service on core 0,
- * started as `npm start` starts it, on a fresh database of the PostgreSQL server at DATABASE_URL,
- * with the benchmark's fixtures; this process (the load generator) and PostgreSQL's backends for
- * the service go to core 1.
+ * What the cost probes share: a fresh database of the PostgreSQL server at DATABASE_URL with the
+ * benchmark's fixtures (scratchFixtures, which alloc-cost.ts uses alone) and, for login-cost.ts and
+ * read-cost.ts, one worker of the service on core 0, started as `npm start` starts it, while this
+ * process (the load generator) and PostgreSQL's backends for the service go to core 1.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,13 +24,36 @@ export interface Probe {
   stop(): Promise<void>;
 }
 
-export async function startProbe(database: string, nodeArgs: string[] = []): Promise<Probe> {
+/** A fresh database of the PostgreSQL server at DATABASE_URL, seeded with the benchmark's fixtures. */
+export interface ScratchFixtures {
+  fixtures: Fixtures;
+  databaseUrl: string;
+  /** The service's environment for that database (production configuration, limits off). */
+  env: Record<string, string>;
+  /** Drops the database and its data directory. */
+  drop(): Promise<void>;
+}
+
+export async function scratchFixtures(database: string): Promise<ScratchFixtures> {
   const serverUrl = process.env.DATABASE_URL;
   if (!serverUrl) throw new Error('Set DATABASE_URL to a PostgreSQL server on this machine');
   const databaseUrl = await ensureDatabase(serverUrl, database, { fresh: true });
   const dataDir = mkdtempSync(join(tmpdir(), `${database}-`));
   const env = { ...serviceEnv(), DATA_DIR: dataDir, DATABASE_URL: databaseUrl };
   const fixtures = await makeFixtures({ databaseUrl, dataDir, env });
+  return {
+    fixtures,
+    databaseUrl,
+    env,
+    async drop() {
+      await dropDatabase(serverUrl, database);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function startProbe(database: string, nodeArgs: string[] = []): Promise<Probe> {
+  const { fixtures, databaseUrl, env, drop } = await scratchFixtures(database);
   pinSelf(LOAD_CORE);
   const port = await freePort();
   const server = await startServer({
@@ -50,8 +73,7 @@ export async function startProbe(database: string, nodeArgs: string[] = []): Pro
     },
     async stop() {
       await server.stop();
-      await dropDatabase(serverUrl, database);
-      rmSync(dataDir, { recursive: true, force: true });
+      await drop();
     },
   };
 }
