@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { holdCpusAwake } from './cpu-idle.js';
 import { type Fixtures, makeFixtures } from './fixtures.js';
 import { freePort, pinSelf, type Server, startServer } from './processes.js';
 import { dropDatabase, ensureDatabase, pinBackends } from './scratch-database.js';
@@ -54,6 +55,7 @@ export async function scratchFixtures(database: string): Promise<ScratchFixtures
 
 export async function startProbe(database: string, nodeArgs: string[] = []): Promise<Probe> {
   const { fixtures, databaseUrl, env, drop } = await scratchFixtures(database);
+  console.log(holdCpusAwake());
   pinSelf(LOAD_CORE);
   const port = await freePort();
   const server = await startServer({

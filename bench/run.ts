@@ -12,6 +12,8 @@
  *   --only TEXT        run only the scenario named TEXT, else those whose name contains TEXT
  *                      (targets needing others are then reported as not measured)
  *   --cpu-prof DIR     start Tessera with --cpu-prof, writing a .cpuprofile per process to DIR
+ *   --idle-states      leave the CPUs' idle states on (by default the run holds them off where it
+ *                      may: bench/cpu-idle.ts says why)
  *
  * DATABASE_URL names the PostgreSQL server to use (the script creates its own databases there);
  * without it the embedded database is used.
@@ -20,6 +22,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { holdCpusAwake } from './cpu-idle.js';
 import { type Fixtures, loginFor, makeFixtures, type Where } from './fixtures.js';
 import { drive, eventLoopLagP99, type LoadResult } from './load.js';
 import { LOGIN_ROUNDS, loginRoundSeconds, loginsAndHashRate } from './login-share.js';
@@ -43,6 +46,7 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'bench/RESULTS.md' },
     only: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    'idle-states': { type: 'boolean', default: false },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -242,6 +246,10 @@ async function runFlood(
 async function main(): Promise<void> {
   const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, Node ${process.version}`;
   log(`Machine: ${machine}`);
+  const idle = args['idle-states']
+    ? 'CPU idle states as the machine has them (--idle-states)'
+    : holdCpusAwake();
+  log(idle);
   const small = await prepare('tessera_bench', false);
   const database = small.databaseUrl ? await serverVersion(small.databaseUrl) : 'embedded (PGlite)';
   log(`Database: ${database}\nSeeding the small data set...`);
@@ -299,7 +307,7 @@ async function main(): Promise<void> {
   }
 
   const header = [
-    `Run on ${new Date().toISOString().slice(0, 10)}: ${machine}; database ${database}.`,
+    `Run on ${new Date().toISOString().slice(0, 10)}: ${machine}; database ${database}. ${idle}.`,
     `Each scenario ran ${SECONDS} s after a ${WARMUP} s warm-up (logins ${LOGIN_WARMUP} s, refreshes none) with ${CONNECTIONS} connections (autocannon, in the benchmark process); the login flood used ${FLOOD_CONNECTIONS} more. Logins were measured in ${LOGIN_ROUNDS} rounds of ${loginRoundSeconds(SECONDS)} s, the Argon2id hash rate on the server's cores (servers idle) before, between and after them: its mean.`,
     'Throughput counts 2xx answers only. The per-address and per-account sign-in limits are off (AUTH_RATE_LIMIT_PER_MINUTE=0, LOGIN_MAX_FAILURES=0) so one account can sign in this often from one address; everything else is the production configuration (NODE_ENV=production, LOG_LEVEL=info, logs written to /dev/null).',
     `Reproduce: \`${process.env.DATABASE_URL ? 'DATABASE_URL=<server> ' : ''}npm run bench -- ${process.argv.slice(2).join(' ')}\`.`,
