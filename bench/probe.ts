@@ -18,6 +18,8 @@ export const [SERVER_CORE, LOAD_CORE] = ['0', '1'];
 export interface Probe {
   fixtures: Fixtures;
   server: Server;
+  /** The probe's own database, which the service runs on. */
+  databaseUrl: string;
   /** The service's process id, which is also its event loop's thread id. */
   pid: number;
   /** Moves the service's PostgreSQL backends to the load generator's core (they start on demand). */
@@ -69,6 +71,7 @@ export async function startProbe(database: string, nodeArgs: string[] = []): Pro
   return {
     fixtures,
     server,
+    databaseUrl,
     pid: server.child.pid as number,
     async pinDatabase() {
       await pinBackends(databaseUrl, LOAD_CORE);
