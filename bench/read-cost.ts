@@ -12,7 +12,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loginFor } from './fixtures.js';
-import { drive } from './load.js';
+import { drive, ms } from './load.js';
 import { startProbe } from './probe.js';
 import { postgresCpu, processCpu, threadCpu } from './proc-cpu.js';
 import { scenarios } from './scenarios.js';
@@ -55,7 +55,7 @@ try {
     const per = (ms: number) => ((ms * 1000) / requests).toFixed(0).padStart(4);
     const loop = (threadCpu(pid).get(String(pid)) ?? 0) - before.loop;
     console.log(
-      `round ${i + 1}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, failures ${result.failures}; µs of CPU per request: ` +
+      `round ${i + 1}: ${result.rps.toFixed(0)} req/s, p50 ${ms(result.p50)} ms, failures ${result.failures}; µs of CPU per request: ` +
         `service ${per(processCpu(pid) - before.service)} (event loop ${per(loop)}), ` +
         `PostgreSQL ${per(postgresCpu() - before.postgres)}, load generator ${per((self.user + self.system) / 1000)}`,
     );

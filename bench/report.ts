@@ -1,5 +1,5 @@
 /** Renders a run as Markdown: one table of figures per worker count and data size, then verdicts. */
-import type { LoadResult } from './load.js';
+import { type LoadResult, ms } from './load.js';
 import type { Verdict, WorkerRun } from './targets.js';
 
 export interface Section {
@@ -25,7 +25,7 @@ export function figuresTable(run: WorkerRun): string {
 }
 
 function row(name: string, r: LoadResult, bare: LoadResult): string {
-  return `| ${name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${bare.rps.toFixed(0)} | ${(r.rps / bare.rps).toFixed(3)} | ${r.failures} |`;
+  return `| ${name} | ${r.rps.toFixed(0)} | ${ms(r.p50)} | ${ms(r.p99)} | ${bare.rps.toFixed(0)} | ${(r.rps / bare.rps).toFixed(3)} | ${r.failures} |`;
 }
 
 export function verdictTable(verdicts: Verdict[]): string {

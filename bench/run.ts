@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { holdCpusAwake } from './cpu-idle.js';
 import { type Fixtures, loginFor, makeFixtures, type Where } from './fixtures.js';
-import { drive, eventLoopLagP99, type LoadResult } from './load.js';
+import { drive, eventLoopLagP99, type LoadResult, ms } from './load.js';
 import { LOGIN_ROUNDS, loginRoundSeconds, loginsAndHashRate } from './login-share.js';
 import { freePort, pinSelf, placement, rssMb, type Server, startServer } from './processes.js';
 import { renderReport, type Section } from './report.js';
@@ -114,7 +114,7 @@ function log(line: string): void {
 function show(name: string, r: LoadResult, bare?: LoadResult): void {
   const ratio = bare ? `  ratio ${(r.rps / bare.rps).toFixed(3)}` : '';
   log(
-    `  ${name.padEnd(36)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms${ratio}${r.failures ? `  failures ${r.failures}` : ''}`,
+    `  ${name.padEnd(36)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${ms(r.p50)} ms  p99 ${ms(r.p99)} ms${ratio}${r.failures ? `  failures ${r.failures}` : ''}`,
   );
 }
 
@@ -238,7 +238,7 @@ async function runFlood(
   const lagP99 = await eventLoopLagP99(server.url, METRICS_TOKEN, workers);
   const login = await floodLogin;
   log(
-    `  login flood: reads p99 ${reads.p99} ms (idle ${idle.p99} ms), ${reads.rps.toFixed(0)} req/s, lag p99 ${lagP99.toFixed(1)} ms, logins ${login.rps.toFixed(1)}/s`,
+    `  login flood: reads p99 ${ms(reads.p99)} ms (idle ${ms(idle.p99)} ms), ${reads.rps.toFixed(0)} req/s, lag p99 ${lagP99.toFixed(1)} ms, logins ${login.rps.toFixed(1)}/s`,
   );
   return { idleP99: idle.p99, floodP99: reads.p99, lagP99, loginRps: login.rps };
 }

@@ -3,7 +3,7 @@
  * a ratio to the bare Fastify server, login against the Argon2id hash rate of the same cores, and
  * the scale figures against the small-data ones.
  */
-import type { LoadResult } from './load.js';
+import { type LoadResult, ms } from './load.js';
 import { LOGIN } from './scenarios.js';
 
 export interface WorkerRun {
@@ -75,7 +75,7 @@ export function judgeSmall(run: WorkerRun, serverDatabase: boolean): Verdict[] {
   if (run.flood) {
     const factor = run.flood.floodP99 / run.flood.idleP99;
     verdicts.push({
-      what: `JWT read p99 under a login flood (idle ${run.flood.idleP99} ms, flood ${run.flood.floodP99} ms)`,
+      what: `JWT read p99 under a login flood (idle ${ms(run.flood.idleP99)} ms, flood ${ms(run.flood.floodP99)} ms)`,
       figure: `${factor.toFixed(2)}x`,
       target: `<= ${FLOOD_P99_FACTOR}x`,
       met: factor <= FLOOD_P99_FACTOR,
@@ -123,7 +123,7 @@ export function judgeScale(small: WorkerRun, scale: WorkerRun): Verdict[] {
   if (first && last) {
     const factor = last.p50 / Math.max(first.p50, 0.001);
     verdicts.push({
-      what: `last members page p50 vs first (${first.p50} ms → ${last.p50} ms)`,
+      what: `last members page p50 vs first (${ms(first.p50)} ms → ${ms(last.p50)} ms)`,
       figure: `${factor.toFixed(2)}x`,
       target: `<= ${LAST_PAGE_P50_FACTOR}x`,
       met: factor <= LAST_PAGE_P50_FACTOR,
