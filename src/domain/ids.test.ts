@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isUuid, uuidv7 } from './ids.js';
+import { idAt, isUuid, nextId, uuidv7 } from './ids.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -47,5 +47,44 @@ describe('isUuid', () => {
     "123e4567-e89b-12d3-a456-426614174000' or 1=1 --",
   ])('refuses %j', (value) => {
     expect(isUuid(value)).toBe(false);
+  });
+});
+
+describe('idAt', () => {
+  const msOf = (id: string) => Number.parseInt(id.replaceAll('-', '').slice(0, 12), 16);
+
+  it('carries the millisecond it is given, whatever the wall clock says', () => {
+    const at = new Date('2031-05-06T07:08:09.123Z');
+    const id = idAt(at);
+    expect(id).toMatch(UUID_V7);
+    expect(msOf(id)).toBe(at.getTime());
+  });
+
+  it('gives rows made in one millisecond increasing ids, in the order they were made', () => {
+    const at = new Date('2031-05-06T07:08:09.456Z');
+    const ids = Array.from({ length: 50 }, () => idAt(at));
+    expect(ids).toEqual([...ids].sort());
+    expect(new Set(ids).size).toBe(50);
+    for (const id of ids) expect(msOf(id)).toBe(at.getTime());
+  });
+
+  it('starts afresh on another millisecond, even an earlier one', () => {
+    const later = idAt(new Date('2031-05-06T07:08:10.000Z'));
+    const earlier = idAt(new Date('2031-05-06T07:08:09.000Z'));
+    expect(msOf(earlier)).toBe(Date.parse('2031-05-06T07:08:09.000Z'));
+    expect(earlier < later).toBe(true);
+  });
+});
+
+describe('nextId', () => {
+  it('keeps a candidate that sorts after the previous id, and otherwise adds one to the previous', () => {
+    const previous = '01890a5d-ac96-7abc-8def-0123456789ff';
+    expect(nextId('01890a5d-ac97-7000-8000-000000000000', previous)).toBe(
+      '01890a5d-ac97-7000-8000-000000000000',
+    );
+    expect(nextId('01890a5d-ac95-7000-8000-000000000000', previous)).toBe(
+      '01890a5d-ac96-7abc-8def-012345678a00',
+    );
+    expect(nextId(previous, null)).toBe(previous);
   });
 });

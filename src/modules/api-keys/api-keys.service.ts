@@ -15,7 +15,7 @@ import {
   UnauthenticatedError,
   ValidationError,
 } from '../../domain/errors.js';
-import { uuidv7 } from '../../domain/ids.js';
+import { idAt } from '../../domain/ids.js';
 import { missingPermissions } from '../../domain/permissions.js';
 import type { ApiKeyPrincipal, Principal } from '../../domain/principal.js';
 import { constantTimeEqual, type SecretHasher } from '../../domain/secrets.js';
@@ -110,7 +110,7 @@ export class ApiKeyService {
       const row = await repo.insertApiKey(
         tx,
         {
-          id: uuidv7(now.getTime()),
+          id: idAt(now),
           tenantId,
           name,
           prefix: apiKeyPrefix(secret),

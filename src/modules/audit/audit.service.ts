@@ -1,6 +1,6 @@
 import type { AuditRow } from '../../db/schema/index.js';
 import type { Clock } from '../../domain/clock.js';
-import { uuidv7 } from '../../domain/ids.js';
+import { nextId, uuidv7 } from '../../domain/ids.js';
 import type { Db, Executor } from '../../platform/db.js';
 import { decodeCursor, type Page, toPage } from '../../platform/pagination.js';
 import { entryHash, GENESIS_HASH, secretKeysIn } from './audit.chain.js';
@@ -24,17 +24,6 @@ interface Head {
   id: string | null;
   seq: number;
   hash: string;
-}
-
-/**
- * Ids increase along a log, so its pages (newest first by id) list entries in chain order: a UUIDv7
- * made in the same millisecond as the previous entry's (or behind it, on a lagging clock of another
- * instance) is replaced by the previous id plus one.
- */
-export function nextId(candidate: string, previous: string | null): string {
-  if (previous === null || candidate > previous) return candidate;
-  const next = (BigInt(`0x${previous.replaceAll('-', '')}`) + 1n).toString(16).padStart(32, '0');
-  return `${next.slice(0, 8)}-${next.slice(8, 12)}-${next.slice(12, 16)}-${next.slice(16, 20)}-${next.slice(20)}`;
 }
 
 /** Entries read per query while verifying a chain. */
@@ -88,6 +77,8 @@ export class AuditService {
     const head = await this.#lockedHead(tx, log);
     const occurredAt = this.clock.now();
     const fields = {
+      // Ids increase along a log, so its pages (newest first by id) list entries in chain order, even
+      // for an entry made in the previous one's millisecond or behind it (another instance's clock).
       id: nextId(uuidv7(occurredAt.getTime()), head.id),
       tenantId: log,
       seq: head.seq + 1,

@@ -1,7 +1,7 @@
 import type { InvitationRow, UserRow } from '../../db/schema/index.js';
 import { addSeconds, type Clock } from '../../domain/clock.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../domain/errors.js';
-import { uuidv7 } from '../../domain/ids.js';
+import { idAt } from '../../domain/ids.js';
 import { missingPermissions } from '../../domain/permissions.js';
 import { randomToken, sha256 } from '../../domain/secrets.js';
 import type { Db, Executor, Tx } from '../../platform/db.js';
@@ -114,7 +114,7 @@ export class InvitationService {
       const row = await repo.insertInvitation(
         tx,
         {
-          id: uuidv7(now.getTime()),
+          id: idAt(now),
           tenantId,
           email,
           tokenHash: sha256(token),

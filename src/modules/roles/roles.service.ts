@@ -1,7 +1,7 @@
 import type { RoleRow } from '../../db/schema/index.js';
 import type { Clock } from '../../domain/clock.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../domain/errors.js';
-import { uuidv7 } from '../../domain/ids.js';
+import { idAt } from '../../domain/ids.js';
 import {
   BUILT_IN_ROLES,
   type BuiltInRole,
@@ -71,7 +71,7 @@ export class RoleService {
     return this.db.transaction(async (tx) => {
       await this.#checkGrant(tx, principal, tenantId, keys, keys);
       const row = await repo.insertRole(tx, {
-        id: uuidv7(now.getTime()),
+        id: idAt(now),
         tenantId,
         name,
         description: input.description ?? '',

@@ -1,6 +1,6 @@
 import type { Clock } from '../../domain/clock.js';
 import { ConflictError, ForbiddenError, NotFoundError } from '../../domain/errors.js';
-import { uuidv7 } from '../../domain/ids.js';
+import { idAt } from '../../domain/ids.js';
 import type { UserPrincipal } from '../../domain/principal.js';
 import type { Db } from '../../platform/db.js';
 import { decodeCursor, type Page, toPage } from '../../platform/pagination.js';
@@ -49,9 +49,8 @@ export class TenantService {
     }
     const name = input.name.trim();
     const now = this.clock.now();
-    // The id is made at createdAt (see UsersService.create); a retry with another slug keeps it, as
-    // the refused insert stored nothing.
-    const values = { id: uuidv7(now.getTime()), name, createdAt: now, updatedAt: now };
+    // A retry with another slug keeps the id: the refused insert stored nothing.
+    const values = { id: idAt(now), name, createdAt: now, updatedAt: now };
     const { tenant, change } = await this.db.transaction(async (tx) => {
       let slug = input.slug ?? slugify(name);
       let tenant = await repo.insertTenantUnlessSlugTaken(tx, { ...values, slug });

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { UserRow } from '../../db/schema/index.js';
 import type { Clock } from '../../domain/clock.js';
 import { ConflictError, NotFoundError, UnauthenticatedError } from '../../domain/errors.js';
-import { uuidv7 } from '../../domain/ids.js';
+import { idAt } from '../../domain/ids.js';
 import { assertAcceptablePassword } from '../../domain/password-policy.js';
 import type { UserPrincipal } from '../../domain/principal.js';
 import type { Db, Executor, Tx } from '../../platform/db.js';
@@ -76,10 +76,10 @@ export class UserService {
     const passwordHash = await this.hasher.hash(input.password);
     const now = this.clock.now();
     return repo.insertUser(tx, {
-      // The id's time part is `createdAt`'s millisecond: made a moment later (the column default),
-      // it could fall in the next millisecond, and a list ordered by id (newest first) would then
-      // show a user created after its neighbour with a createdAt a millisecond before it.
-      id: uuidv7(now.getTime()),
+      // Made by the column default a moment after `now`, the id could fall in the next millisecond,
+      // and a list ordered by id (newest first) would show a user above an earlier neighbour with a
+      // createdAt a millisecond before the neighbour's.
+      id: idAt(now),
       email,
       name: input.name ?? null,
       passwordHash,
