@@ -19,12 +19,12 @@
  * means nothing then; the hash rate is still the real one's.
  */
 import { parseArgs } from 'node:util';
-import { hashSync } from '@node-rs/argon2';
-import postgres from 'postgres';
+import { PasswordHasher } from '../src/modules/auth/passwords.js';
 import { loginsAndHashRate } from './login-share.js';
 import { LOAD_CORE, SERVER_CORE, startProbe } from './probe.js';
 import { postgresCpu, threadCpu } from './proc-cpu.js';
 import { login } from './scenarios.js';
+import { admin } from './scratch-database.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,11 +41,14 @@ const { fixtures, server, databaseUrl, pid, pinDatabase, stop } = await startPro
   nodeArgs,
 );
 if (values['cheap-hash']) {
-  // @node-rs/argon2's Algorithm.Argon2id is 2; a verification reads the cost from the stored hash.
-  const cheap = hashSync(fixtures.password, { algorithm: 2, memoryCost: 8, timeCost: 1, parallelism: 1 });
-  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
-  await sql`update users set password_hash = ${cheap} where email = ${fixtures.email}`;
-  await sql.end();
+  // A verification reads the cost from the stored hash.
+  const hasher = new PasswordHasher({ memoryCost: 8, timeCost: 1, parallelism: 1 }, 1);
+  const cheap = await hasher.hash(fixtures.password);
+  await hasher.close();
+  await admin(
+    databaseUrl,
+    (sql) => sql`update users set password_hash = ${cheap} where email = ${fixtures.email}`,
+  );
 }
 
 const spent = { loop: 0, hashing: 0, otherThreads: 0, postgres: 0, loadGenerator: 0 };

@@ -9,7 +9,8 @@ function withDatabase(url: string, name: string): string {
   return parsed.toString();
 }
 
-async function admin<T>(url: string, run: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+/** Runs `run` on a connection of its own to `url`, closed afterwards. */
+export async function admin<T>(url: string, run: (sql: postgres.Sql) => Promise<T>): Promise<T> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
     return await run(sql);
