@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, request, type TestApp, TestClock } from './app.js';
 import { createSignedInUser, createTenant, issueApiKey, uniqueEmail } from './factories.js';
-
-/** The millisecond in a UUIDv7's first 48 bits. */
-const idTime = (id: string) => Number.parseInt(id.replaceAll('-', '').slice(0, 12), 16);
+import { idMillisecond } from './ids.js';
 
 describe('ids of new resources', () => {
   // An hour ahead of the wall clock, so an id made apart from createdAt (by Date.now()) shows at
@@ -35,7 +33,7 @@ describe('ids of new resources', () => {
       createdAt: string | Date;
     }>;
     for (const resource of made) {
-      expect(idTime(resource.id)).toBe(new Date(resource.createdAt).getTime());
+      expect(idMillisecond(resource.id)).toBe(new Date(resource.createdAt).getTime());
       expect(new Date(resource.createdAt).getTime()).toBe(clock.now().getTime());
     }
   });

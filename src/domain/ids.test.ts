@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { idMillisecond } from '../../test/ids.js';
 import { idAt, isUuid, nextId, uuidv7 } from './ids.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-
-/** The millisecond in a UUIDv7's first 48 bits. */
-const msOf = (id: string) => Number.parseInt(id.replaceAll('-', '').slice(0, 12), 16);
 
 describe('uuidv7', () => {
   it('is a lower-case RFC 9562 version 7, variant 10 UUID', () => {
@@ -14,7 +12,7 @@ describe('uuidv7', () => {
   it('carries the millisecond timestamp in its first 48 bits', () => {
     const now = Date.UTC(2026, 10, 25, 10, 0, 0, 123);
     const id = uuidv7(now);
-    expect(msOf(id)).toBe(now);
+    expect(idMillisecond(id)).toBe(now);
     expect(uuidv7(0).startsWith('00000000-0000-7')).toBe(true);
     expect(uuidv7(2 ** 48 - 1).startsWith('ffffffff-ffff-7')).toBe(true);
   });
@@ -58,7 +56,7 @@ describe('idAt', () => {
     const at = new Date('2031-05-06T07:08:09.123Z');
     const id = idAt(at);
     expect(id).toMatch(UUID_V7);
-    expect(msOf(id)).toBe(at.getTime());
+    expect(idMillisecond(id)).toBe(at.getTime());
   });
 
   it('gives rows made in one millisecond increasing ids, in the order they were made', () => {
@@ -66,13 +64,13 @@ describe('idAt', () => {
     const ids = Array.from({ length: 50 }, () => idAt(at));
     expect(ids).toEqual([...ids].sort());
     expect(new Set(ids).size).toBe(50);
-    for (const id of ids) expect(msOf(id)).toBe(at.getTime());
+    for (const id of ids) expect(idMillisecond(id)).toBe(at.getTime());
   });
 
   it('starts afresh on another millisecond, even an earlier one', () => {
     const later = idAt(new Date('2031-05-06T07:08:10.000Z'));
     const earlier = idAt(new Date('2031-05-06T07:08:09.000Z'));
-    expect(msOf(earlier)).toBe(Date.parse('2031-05-06T07:08:09.000Z'));
+    expect(idMillisecond(earlier)).toBe(Date.parse('2031-05-06T07:08:09.000Z'));
     expect(earlier < later).toBe(true);
   });
 });
