@@ -27,7 +27,8 @@ const { values } = parseArgs({
   },
 });
 const nodeArgs = values['node-args'].split(' ').filter(Boolean);
-const { fixtures, server, pid, pinDatabase, stop } = await startProbe('tessera_read_cost', nodeArgs);
+const { fixtures, server, pids, pinDatabase, stop } = await startProbe('tessera_read_cost', nodeArgs);
+const [pid] = pids as [number];
 
 try {
   const { accessToken } = await loginFor(server.url, fixtures);
