@@ -102,9 +102,8 @@ try {
   console.log(
     `\nlogins ${result.rps.toFixed(1)}/s, hash rate ${hashesPerSecond.toFixed(1)}/s: login share ${(result.rps / hashesPerSecond).toFixed(3)}`,
   );
-  // The hash rate is of every server core at once, one hashing thread each ("0" or "0-1").
-  const [first = 0, last = first] = place.serverCores.split('-').map(Number);
-  const cores = last - first + 1;
+  // The hash rate is of every server core at once, one hashing thread each.
+  const cores = place.serverCoreCount;
   console.log(
     `one hash alone: ${((cores * 1000) / hashesPerSecond).toFixed(2)} ms of a core (${cores > 1 ? 'cores' : 'core'} ${place.serverCores})`,
   );

@@ -22,6 +22,8 @@ const CORES = availableParallelism();
 export interface Placement {
   /** CPU list for the servers (`taskset -c`), or undefined when not pinned. */
   serverCores: string | undefined;
+  /** How many cores the servers may run on (all of them when not pinned). */
+  serverCoreCount: number;
   /** CPU list for this process, which generates the load. */
   loadCores: string | undefined;
   /** The load generator has a core no server runs on (where a local database's backends go too). */
@@ -40,16 +42,19 @@ export function placement(workers: number): Placement {
   if (!HAS_TASKSET || cores < 2) {
     return {
       serverCores: undefined,
+      serverCoreCount: cores,
       loadCores: undefined,
       loadAlone: false,
       description: `not pinned (${HAS_TASKSET ? `${cores} core` : 'no taskset'}); server and load generator share the CPU`,
     };
   }
   const last = cores - 1;
-  const serverCores = workers >= cores ? `0-${last}` : workers === 1 ? '0' : `0-${workers - 1}`;
+  const serverCoreCount = Math.min(workers, cores);
+  const serverCores = serverCoreCount === 1 ? '0' : `0-${serverCoreCount - 1}`;
   const shared = workers >= cores;
   return {
     serverCores,
+    serverCoreCount,
     loadCores: String(last),
     loadAlone: !shared,
     description: shared
